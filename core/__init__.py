@@ -1,0 +1,1 @@
+"""Leaf plumbing shared by every process: settings, logging, errors, client factories."""

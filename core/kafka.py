@@ -1,0 +1,84 @@
+"""Kafka client factories (kafka-python) and the topic administration every process shares."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+
+def durable_producer(bootstrap: str, **overrides: object) -> KafkaProducer:
+    """An idempotent producer that only reports success once every in-sync replica has the write."""
+    config: dict[str, object] = {
+        "bootstrap_servers": bootstrap,
+        "acks": "all",
+        "enable_idempotence": True,
+        "retries": 2147483647,
+        "max_in_flight_requests_per_connection": 5,
+        "linger_ms": 5,
+        "compression_type": None,
+        "request_timeout_ms": 10_000,
+        "delivery_timeout_ms": 30_000,
+    }
+    config.update(overrides)
+    return KafkaProducer(**config)
+
+
+def admin_client(bootstrap: str, timeout_ms: int = 5_000) -> KafkaAdminClient:
+    """An admin client that fails within ``timeout_ms`` when the broker does not answer."""
+    return KafkaAdminClient(
+        bootstrap_servers=bootstrap,
+        request_timeout_ms=timeout_ms,
+        bootstrap_timeout_ms=timeout_ms,
+    )
+
+
+def cluster_answers(bootstrap: str, timeout_ms: int = 3_000) -> bool:
+    """True when a metadata request succeeds (an open port is not enough)."""
+    try:
+        admin = admin_client(bootstrap, timeout_ms)
+    except Exception:
+        return False
+    try:
+        admin.list_topics()
+        return True
+    except Exception:
+        return False
+    finally:
+        admin.close()
+
+
+def ensure_topics(
+    bootstrap: str,
+    names: Iterable[str],
+    *,
+    partitions: int,
+    compacted: Iterable[str] = (),
+) -> None:
+    """Create missing topics: infinite retention (the log is the system of record)."""
+    compacted_set = set(compacted)
+    admin = admin_client(bootstrap)
+    try:
+        existing = set(admin.list_topics())
+        wanted = [
+            NewTopic(
+                name=name,
+                num_partitions=partitions,
+                replication_factor=1,
+                topic_configs=(
+                    {"cleanup.policy": "compact"}
+                    if name in compacted_set
+                    else {"retention.ms": "-1", "retention.bytes": "-1"}
+                ),
+            )
+            for name in names
+            if name not in existing
+        ]
+        if wanted:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                admin.create_topics(wanted)
+    finally:
+        admin.close()

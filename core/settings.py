@@ -1,0 +1,117 @@
+"""The one settings model: every host, port and path comes from here (``TRUCE_`` env vars)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_cache_dir() -> Path:
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "truce"
+
+
+def _default_deploy_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "deploy"
+
+
+class Settings(BaseSettings):
+    """Frozen runtime configuration; build it with :func:`load_settings`, never at import."""
+
+    model_config = SettingsConfigDict(env_prefix="TRUCE_", frozen=True, extra="ignore")
+
+    home: Path = Field(default=Path(".truce"), description="All local state lives here.")
+    cache_dir: Path = Field(
+        default_factory=_default_cache_dir,
+        description="Downloaded artefacts (Kafka jars), shared between homes.",
+    )
+    bind_host: str = Field(default="127.0.0.1", description="Address every local listener binds.")
+
+    kafka_version: str = Field(default="4.2.2", description="Apache Kafka broker version.")
+    kafka_port: int = Field(default=9192, description="Broker (PLAINTEXT) port.")
+    kafka_controller_port: int = Field(default=9193, description="KRaft controller port.")
+    kafka_bootstrap: str = Field(
+        default="", description="Bootstrap servers; empty means the local broker."
+    )
+    kafka_heap: str = Field(default="512m", description="Broker JVM heap (-Xmx/-Xms).")
+    kafka_partitions: int = Field(default=4, description="Partitions of each Truce topic.")
+    kafka_start_timeout_s: float = Field(default=60.0, description="Wait for the broker this long.")
+    topic_prefix: str = Field(default="", description="Prefix of every topic name (tests).")
+
+    clickhouse_dsn: str = Field(
+        default="", description="ClickHouse DSN; empty means chdb:///$TRUCE_HOME/clickhouse."
+    )
+
+    ingest_port: int = Field(default=8610, description="Ingest API port.")
+    query_port: int = Field(default=8620, description="Query API / dashboard port.")
+    alerter_port: int = Field(default=8630, description="Alerter health/metrics port.")
+
+    keys_file: Path | None = Field(
+        default=None, description="API key hashes; empty means $TRUCE_HOME/keys.json."
+    )
+    key_pepper: SecretStr = Field(
+        default=SecretStr(""),
+        description="HMAC secret for key hashes; empty means one generated under TRUCE_HOME.",
+    )
+
+    log_level: str = Field(default="INFO", description="Log level of every process.")
+    deploy_dir: Path = Field(
+        default_factory=_default_deploy_dir,
+        description="The repo's deploy/ folder (Kafka pom, properties, configs).",
+    )
+    ready_timeout_s: float = Field(default=120.0, description="`truce up` waits this long.")
+
+    @model_validator(mode="after")
+    def _absolute_home(self) -> Settings:
+        object.__setattr__(self, "home", self.home.expanduser().resolve())
+        object.__setattr__(self, "cache_dir", self.cache_dir.expanduser().resolve())
+        object.__setattr__(self, "deploy_dir", self.deploy_dir.expanduser().resolve())
+        return self
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.kafka_bootstrap or f"{self.bind_host}:{self.kafka_port}"
+
+    @property
+    def clickhouse_url(self) -> str:
+        return self.clickhouse_dsn or f"chdb://{self.home / 'clickhouse'}"
+
+    @property
+    def ingest_url(self) -> str:
+        return f"http://{self.bind_host}:{self.ingest_port}"
+
+    @property
+    def query_url(self) -> str:
+        return f"http://{self.bind_host}:{self.query_port}"
+
+    @property
+    def alerter_url(self) -> str:
+        return f"http://{self.bind_host}:{self.alerter_port}"
+
+    @property
+    def keys_path(self) -> Path:
+        return self.keys_file or self.home / "keys.json"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def kafka_data_dir(self) -> Path:
+        return self.home / "kafka"
+
+    @property
+    def kafka_libs_dir(self) -> Path:
+        return self.cache_dir / f"kafka-{self.kafka_version}" / "libs"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment now (not at import), optionally overriding fields (tests, CLI flags)."""
+    return Settings(**overrides)  # type: ignore[arg-type]

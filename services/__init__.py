@@ -1,0 +1,1 @@
+"""The deployable processes (ingest, store, alerter) and the `truce` command that runs them."""

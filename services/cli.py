@@ -1,0 +1,128 @@
+"""The `truce` command: one verb per thing an operator or monitor does.
+
+Errors are one line plus a hint on stderr and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from core.clickhouse import redact
+from core.errors import TruceError
+from core.settings import Settings, load_settings
+from services.runtime import control
+from services.runtime.supervisor import Supervisor
+
+app = typer.Typer(
+    help="Truce: ceasefire and humanitarian-access monitoring.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly(func: F) -> F:
+    """Turn our errors into one clear line plus a hint, and exit 1."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except TruceError as exc:
+            first, _, rest = str(exc).partition("\n")
+            err.print(f"[bold red]error:[/] {first}", highlight=False)
+            if rest:
+                err.print(rest, highlight=False, markup=False)
+            if exc.hint:
+                err.print(f"[yellow]hint:[/] {exc.hint}", highlight=False)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _settings() -> Settings:
+    return load_settings()
+
+
+def _print_endpoints(settings: Settings) -> None:
+    table = Table(title=f"Truce is up ({settings.home})", show_header=False)
+    table.add_row("ingest API", settings.ingest_url)
+    table.add_row("query API", settings.query_url)
+    table.add_row("Kafka", settings.bootstrap_servers)
+    table.add_row("ClickHouse", redact(settings.clickhouse_url))
+    table.add_row("logs", str(settings.logs_dir))
+    out.print(table)
+
+
+@app.command()
+@friendly
+def up(
+    detach: Annotated[
+        bool, typer.Option("--detach", help="Return once everything is ready.")
+    ] = False,
+) -> None:
+    """Start the local stack (Kafka broker and every service) and print its endpoints."""
+    settings = _settings()
+    if detach:
+        control.start_detached(settings)
+        _print_endpoints(settings)
+        return
+
+    def ready() -> None:
+        _print_endpoints(settings)
+        out.print("Press Ctrl-C to stop.")
+
+    raise typer.Exit(Supervisor(settings).run(on_ready=ready))
+
+
+@app.command()
+@friendly
+def down() -> None:
+    """Stop the local stack cleanly; nothing accepted is lost. Safe to run twice."""
+    settings = _settings()
+    if control.stop_stack(settings):
+        out.print(f"Truce stopped ({settings.home}).")
+    else:
+        out.print(f"Truce is not running ({settings.home}).")
+
+
+@app.command()
+@friendly
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """Show endpoints and whether every process is ready."""
+    settings = _settings()
+    info = control.status(settings)
+    info["clickhouse_url"] = redact(info["clickhouse_url"])
+    if as_json:
+        sys.stdout.write(json.dumps(info) + "\n")
+        return
+    table = Table(title=f"Truce at {settings.home}")
+    for column in ("process", "endpoint", "pid", "ready", "restarts"):
+        table.add_column(column)
+    for name, proc in info["processes"].items():
+        mark = "[green]yes[/]" if proc["ready"] else "[red]no[/]"
+        table.add_row(name, proc["endpoint"], str(proc["pid"] or "-"), mark, str(proc["restarts"]))
+    out.print(table)
+    out.print("ready" if info["ready"] else "[red]not ready[/]")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Local runtime: fetching and running the Kafka broker, supervising every process."""

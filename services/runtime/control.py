@@ -1,0 +1,113 @@
+"""`truce up --detach`, `down` and `status` seen from outside the supervisor."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from core.errors import ProcessError
+from core.settings import Settings
+from services.runtime.broker import log_tail
+from services.runtime.processes import process_specs
+from services.runtime.supervisor import pid_alive, read_state, state_path
+
+
+def supervisor_pid(settings: Settings) -> int | None:
+    state = read_state(settings)
+    if state is None:
+        return None
+    pid = int(state.get("supervisor_pid", 0))
+    return pid if pid and pid_alive(pid) else None
+
+
+def start_detached(settings: Settings) -> dict[str, Any]:
+    """Start the supervisor in its own session and wait until it reports everything ready."""
+    if supervisor_pid(settings) is not None:
+        raise ProcessError(
+            f"Truce is already running for {settings.home}", hint="`truce down` stops it"
+        )
+    settings.logs_dir.mkdir(parents=True, exist_ok=True)
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    state_path(settings).unlink(missing_ok=True)
+    log = settings.logs_dir / "supervisor.log"
+    env = {**os.environ, "TRUCE_HOME": str(settings.home)}
+    with open(log, "ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.runtime"], stdout=out, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, env=env, start_new_session=True,
+        )  # fmt: skip
+    deadline = time.monotonic() + settings.ready_timeout_s + settings.kafka_start_timeout_s
+    while time.monotonic() < deadline:
+        state = read_state(settings)
+        if state and state.get("ready"):
+            return state
+        if process.poll() is not None:
+            state = state or {}
+            reason = state.get("error") or log_tail(log)
+            hint = state.get("hint") or f"see {settings.logs_dir}"
+            raise ProcessError(f"Truce did not start: {reason}", hint=hint)
+        time.sleep(0.3)
+    stop_stack(settings)
+    raise ProcessError("Truce was not ready in time", hint=f"see {settings.logs_dir}")
+
+
+def stop_stack(settings: Settings, timeout_s: float = 120.0) -> bool:
+    """Stop the supervisor (which stops its children in order). False when nothing ran."""
+    state = read_state(settings)
+    if state is None:
+        return False
+    pid = int(state.get("supervisor_pid", 0))
+    children = [int(p["pid"]) for p in state.get("processes", {}).values()]
+    stopped_any = False
+    if pid and pid_alive(pid):
+        stopped_any = True
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    for child in children:  # a supervisor killed with -9 leaves its children behind
+        if pid_alive(child):
+            stopped_any = True
+            os.kill(child, signal.SIGTERM)
+            deadline = time.monotonic() + 60
+            while pid_alive(child) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if pid_alive(child):
+                os.kill(child, signal.SIGKILL)
+    if pid and pid_alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    state_path(settings).unlink(missing_ok=True)
+    return stopped_any
+
+
+def status(settings: Settings) -> dict[str, Any]:
+    """CONTRACT section 5 fields plus each process, checked live."""
+    state = read_state(settings) or {}
+    running = supervisor_pid(settings) is not None
+    processes: dict[str, Any] = {}
+    for spec in process_specs(settings):
+        info = state.get("processes", {}).get(spec.name, {})
+        pid = info.get("pid")
+        alive = bool(running and pid and pid_alive(int(pid)))
+        processes[spec.name] = {
+            "endpoint": spec.endpoint,
+            "pid": pid if alive else None,
+            "running": alive,
+            "ready": alive and spec.ready(),
+            "restarts": info.get("restarts", 0),
+        }
+    return {
+        "ingest_url": settings.ingest_url,
+        "query_url": settings.query_url,
+        "kafka_bootstrap": settings.bootstrap_servers,
+        "clickhouse_url": settings.clickhouse_url,
+        "home": str(settings.home),
+        "running": running,
+        "ready": running and all(p["ready"] for p in processes.values()),
+        "error": state.get("error"),
+        "processes": processes,
+    }

@@ -1,0 +1,57 @@
+"""What `truce up` runs: one spec per supervised process, in start order."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+
+from core.kafka import cluster_answers
+from core.settings import Settings
+from services.runtime import broker
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """How to prepare, start and probe one process."""
+
+    name: str
+    endpoint: str
+    prepare: Callable[[], list[str]]
+    ready: Callable[[], bool]
+    stop_timeout_s: float = 30.0
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def http_ready(url: str) -> Callable[[], bool]:
+    """A probe that passes when ``GET url`` answers 200."""
+
+    def probe() -> bool:
+        try:
+            return httpx.get(url, timeout=2.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    return probe
+
+
+def python_module(module: str) -> Callable[[], list[str]]:
+    return lambda: [sys.executable, "-m", module]
+
+
+def process_specs(settings: Settings) -> list[ProcessSpec]:
+    """Every process of the local stack, in dependency order (stopped in reverse)."""
+    specs: list[ProcessSpec] = []
+    if not settings.kafka_bootstrap:
+        specs.append(
+            ProcessSpec(
+                name="kafka",
+                endpoint=settings.bootstrap_servers,
+                prepare=lambda: broker.prepare(settings),
+                ready=lambda: cluster_answers(settings.bootstrap_servers, timeout_ms=2_000),
+                stop_timeout_s=60.0,
+            )
+        )
+    return specs

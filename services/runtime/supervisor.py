@@ -1,0 +1,206 @@
+"""One supervisor per TRUCE_HOME: starts the processes in order, restarts crashed ones, stops
+them in reverse order on SIGTERM/SIGINT, and publishes its state in ``run/state.json``."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from core.errors import ProcessError, TruceError
+from core.settings import Settings
+from services.runtime.broker import log_tail, stop
+from services.runtime.processes import ProcessSpec, process_specs
+
+MAX_RESTARTS = 5
+RESTART_WINDOW_S = 300.0
+
+
+def state_path(settings: Settings) -> Path:
+    return settings.run_dir / "state.json"
+
+
+def read_state(settings: Settings) -> dict[str, Any] | None:
+    """The state the running supervisor published, or None."""
+    try:
+        data: dict[str, Any] = json.loads(state_path(settings).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return data
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(FileNotFoundError):
+        if "(Z)" in Path(f"/proc/{pid}/stat").read_text().split(")")[-1][:4]:
+            return False
+    return True
+
+
+@dataclass
+class Running:
+    spec: ProcessSpec
+    process: subprocess.Popen[bytes]
+    log: Path
+    restarts: list[float]
+
+
+class Supervisor:
+    """Runs the stack in the foreground of the calling process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.specs = process_specs(settings)
+        self.running: dict[str, Running] = {}
+        self._stopping = False
+        self._lock: TextIO | None = None
+        self.error: str | None = None
+        self.hint: str = ""
+
+    # -- state ---------------------------------------------------------------
+    def _write_state(self, ready: bool) -> None:
+        state = {
+            "supervisor_pid": os.getpid(),
+            "ready": ready,
+            "error": self.error,
+            "hint": self.hint,
+            "processes": {
+                name: {
+                    "pid": r.process.pid,
+                    "endpoint": r.spec.endpoint,
+                    "log": str(r.log),
+                    "restarts": len(r.restarts),
+                }
+                for name, r in self.running.items()
+            },
+        }
+        path = state_path(self.settings)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(path)
+
+    def _acquire_lock(self) -> None:
+        self.settings.run_dir.mkdir(parents=True, exist_ok=True)
+        self.settings.logs_dir.mkdir(parents=True, exist_ok=True)
+        lock = open(self.settings.run_dir / "supervisor.lock", "w")  # noqa: SIM115 - held for life
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            raise ProcessError(
+                f"Truce is already running for {self.settings.home}",
+                hint="`truce status` shows it; `truce down` stops it",
+            ) from None
+        self._lock = lock
+
+    # -- processes -----------------------------------------------------------
+    def _spawn(self, spec: ProcessSpec) -> Running:
+        argv = spec.prepare()
+        log = self.settings.logs_dir / f"{spec.name}.log"
+        env = {**os.environ, **spec.env, "TRUCE_HOME": str(self.settings.home)}
+        with open(log, "ab") as out:
+            process = subprocess.Popen(
+                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=env, start_new_session=True,
+            )  # fmt: skip
+        return Running(spec, process, log, [])
+
+    def _wait_ready(self, running: Running) -> None:
+        deadline = time.monotonic() + self.settings.ready_timeout_s
+        while time.monotonic() < deadline:
+            if self._stopping:
+                raise ProcessError("start-up interrupted")
+            code = running.process.poll()
+            if code is not None:
+                raise ProcessError(
+                    f"{running.spec.name} exited with code {code} during start-up\n"
+                    + log_tail(running.log),
+                    hint=f"see {running.log}",
+                )
+            if running.spec.ready():
+                return
+            time.sleep(0.3)
+        raise ProcessError(
+            f"{running.spec.name} was not ready within {self.settings.ready_timeout_s:.0f}s\n"
+            + log_tail(running.log),
+            hint=f"see {running.log}",
+        )
+
+    def start_all(self) -> None:
+        for spec in self.specs:
+            running = self._spawn(spec)
+            self.running[spec.name] = running
+            self._write_state(ready=False)
+            self._wait_ready(running)
+
+    def stop_all(self) -> None:
+        for name in reversed(list(self.running)):
+            running = self.running[name]
+            stop(running.process.pid, running.spec.stop_timeout_s)
+            with contextlib.suppress(ChildProcessError):
+                running.process.wait(timeout=1)
+
+    def _restart_crashed(self) -> None:
+        for name, running in list(self.running.items()):
+            code = running.process.poll()
+            if code is None or self._stopping:
+                continue
+            now = time.monotonic()
+            recent = [t for t in running.restarts if now - t < RESTART_WINDOW_S]
+            if len(recent) >= MAX_RESTARTS:
+                self.error = f"{name} keeps crashing (exit {code}); gave up after {MAX_RESTARTS}"
+                self._write_state(ready=False)
+                continue
+            time.sleep(min(2 ** len(recent), 30))
+            replacement = self._spawn(running.spec)
+            replacement.restarts = [*recent, now]
+            self.running[name] = replacement
+            self._write_state(ready=False)
+            try:
+                self._wait_ready(replacement)
+            except TruceError as exc:
+                self.error = str(exc)
+            self._write_state(ready=self.error is None)
+
+    # -- lifecycle -----------------------------------------------------------
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self._stopping = True
+
+    def run(self, on_ready: Any = None) -> int:
+        """Start everything, call ``on_ready``, supervise until signalled; return an exit code."""
+        self._acquire_lock()
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        try:
+            try:
+                self.start_all()
+            except TruceError as exc:
+                self.error, self.hint = str(exc), exc.hint
+                self._write_state(ready=False)
+                raise
+            self._write_state(ready=True)
+            if on_ready is not None:
+                on_ready()
+            while not self._stopping:
+                self._restart_crashed()
+                time.sleep(0.5)
+            return 0
+        finally:
+            self.stop_all()
+            if self.error is None:
+                state_path(self.settings).unlink(missing_ok=True)
+            else:
+                self.running.clear()
+                self._write_state(ready=False)

@@ -1,0 +1,93 @@
+"""Session fixtures: one real Kafka broker and one ClickHouse engine for the whole test run."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from core.settings import Settings, load_settings
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def isolated_settings(home: Path, **overrides: object) -> Settings:
+    """Settings for a fresh TRUCE_HOME on free ports (two test runs never collide)."""
+    values: dict[str, object] = {
+        "home": home,
+        "kafka_port": free_port(),
+        "kafka_controller_port": free_port(),
+        "ingest_port": free_port(),
+        "query_port": free_port(),
+        "alerter_port": free_port(),
+        "kafka_partitions": 2,
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The TRUCE_ environment that reproduces ``settings`` in a child process."""
+    return {
+        "TRUCE_HOME": str(settings.home),
+        "TRUCE_KAFKA_PORT": str(settings.kafka_port),
+        "TRUCE_KAFKA_CONTROLLER_PORT": str(settings.kafka_controller_port),
+        "TRUCE_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "TRUCE_INGEST_PORT": str(settings.ingest_port),
+        "TRUCE_QUERY_PORT": str(settings.query_port),
+        "TRUCE_ALERTER_PORT": str(settings.alerter_port),
+        "TRUCE_KAFKA_PARTITIONS": str(settings.kafka_partitions),
+        "TRUCE_CLICKHOUSE_DSN": settings.clickhouse_dsn,
+        "TRUCE_TOPIC_PREFIX": settings.topic_prefix,
+    }
+
+
+@pytest.fixture(scope="session")
+def broker_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """The session's real Kafka broker (started once, stopped at the end even on failure)."""
+    from services.runtime import broker
+
+    external = os.environ.get("TRUCE_TEST_KAFKA_BOOTSTRAP")
+    home = tmp_path_factory.mktemp("truce-home")
+    if external:
+        yield isolated_settings(home, kafka_bootstrap=external)
+        return
+    settings = isolated_settings(home)
+    process = broker.start(settings)
+    try:
+        yield settings
+    finally:
+        broker.stop(process.pid)
+
+
+@pytest.fixture(scope="session")
+def bootstrap(broker_settings: Settings) -> str:
+    return broker_settings.bootstrap_servers
+
+
+@pytest.fixture
+def unique_name() -> Callable[[str], str]:
+    """Unique topic / group / database names so tests never see each other's data."""
+
+    def make(stem: str) -> str:
+        return f"{stem}-{uuid.uuid4().hex[:10]}"
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def clickhouse_root(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The session's ClickHouse DSN without database: embedded chDB unless a server is given."""
+    server = os.environ.get("TRUCE_TEST_CLICKHOUSE_DSN")
+    if server:
+        return server
+    return f"chdb://{tmp_path_factory.mktemp('clickhouse')}"

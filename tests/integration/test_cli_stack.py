@@ -1,0 +1,106 @@
+"""`truce up --detach`, `status --json`, `down` in a temporary TRUCE_HOME (CONTRACT section 5)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import isolated_settings, settings_env
+
+pytestmark = pytest.mark.integration
+
+
+def truce(
+    env: dict[str, str], *args: str, timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", *args],
+        env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout, check=False,
+    )  # fmt: skip
+
+
+def test_up_status_down_in_fresh_home(tmp_path: Path) -> None:
+    settings = isolated_settings(tmp_path / "home")
+    env = settings_env(settings)
+    try:
+        started = truce(env, "up", "--detach")
+        assert started.returncode == 0, started.stderr
+        assert settings.ingest_url in started.stdout
+
+        status = truce(env, "status", "--json")
+        assert status.returncode == 0, status.stderr
+        info = json.loads(status.stdout)
+        assert info["ready"] is True
+        assert info["kafka_bootstrap"] == f"127.0.0.1:{settings.kafka_port}"
+        assert info["ingest_url"] == settings.ingest_url
+        assert info["query_url"] == settings.query_url
+        assert info["clickhouse_url"] == f"chdb://{settings.home}/clickhouse"
+        assert info["processes"]["kafka"]["ready"] is True
+
+        again = truce(env, "up", "--detach")
+        assert again.returncode == 1
+        assert "already running" in again.stderr
+    finally:
+        stopped = truce(env, "down")
+    assert stopped.returncode == 0, stopped.stderr
+    assert "stopped" in stopped.stdout
+    assert (settings.logs_dir / "kafka-server.log").exists()
+
+    twice = truce(env, "down")
+    assert twice.returncode == 0
+    assert "not running" in twice.stdout
+    after = json.loads(truce(env, "status", "--json").stdout)
+    assert after["ready"] is False
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", settings.kafka_port))  # the broker released its port
+
+
+def test_up_detach_fails_with_reason_when_port_taken(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        settings = isolated_settings(tmp_path / "home", kafka_port=port)
+        result = truce(settings_env(settings), "up", "--detach", timeout=120)
+    assert result.returncode == 1
+    assert f"port 127.0.0.1:{port} is already in use" in result.stderr
+    assert "hint: stop what listens there or set TRUCE_KAFKA_PORT" in result.stderr
+
+
+def test_foreground_up_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    settings = isolated_settings(tmp_path / "home")
+    env = {**os.environ, **settings_env(settings)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "up"], env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        ready = False
+        while time.monotonic() < deadline and not ready:
+            status = truce(settings_env(settings), "status", "--json")
+            ready = status.returncode == 0 and json.loads(status.stdout)["ready"]
+            time.sleep(0.5)
+        assert ready
+        kafka_pid = json.loads(truce(settings_env(settings), "status", "--json").stdout)[
+            "processes"
+        ]["kafka"]["pid"]
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=90) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    from services.runtime.supervisor import pid_alive
+
+    assert not pid_alive(int(kafka_pid))
+    assert "Kafka Server started" in (settings.logs_dir / "kafka-server.log").read_text()
+    assert "shut down completely" in (settings.logs_dir / "kafka-server.log").read_text()
