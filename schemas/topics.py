@@ -1,0 +1,53 @@
+"""Kafka topic names: the only place in the code base where they are written.
+
+Tests and parallel deployments sharing one cluster get their own namespace through a
+prefix, so every component asks :func:`topic_names` instead of using the constants."""
+
+from __future__ import annotations
+
+from dataclasses import astuple, dataclass
+
+REPORTS = "truce.reports"
+"""Every accepted revision as received (the system of record)."""
+FOLDED = "truce.folded"
+"""Stream-internal: current report states re-keyed by area for classification."""
+EVENTS = "truce.events"
+"""Canonical reports (current state and classification), compacted."""
+METRICS = "truce.metrics"
+"""Aggregate updates (weekly rows), compacted."""
+ALERTS = "truce.alerts"
+"""Alerts raised by the spike rules."""
+DEADLETTER = "truce.deadletter"
+"""Records refused downstream (undecodable, conflicting, foreign)."""
+DELIVERIES = "truce.alert-deliveries"
+"""The alerter's delivery log (one record per attempt outcome)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TopicNames:
+    """The full set of topic names under one prefix."""
+
+    reports: str
+    folded: str
+    events: str
+    metrics: str
+    alerts: str
+    deadletter: str
+    deliveries: str
+
+    def all(self) -> tuple[str, ...]:
+        """Every topic, e.g. to create or delete them together."""
+        return tuple(str(name) for name in astuple(self))
+
+
+def topic_names(prefix: str = "") -> TopicNames:
+    """Topic names with ``prefix`` prepended verbatim ("t123." gives "t123.truce.reports")."""
+    return TopicNames(
+        reports=prefix + REPORTS,
+        folded=prefix + FOLDED,
+        events=prefix + EVENTS,
+        metrics=prefix + METRICS,
+        alerts=prefix + ALERTS,
+        deadletter=prefix + DEADLETTER,
+        deliveries=prefix + DELIVERIES,
+    )
