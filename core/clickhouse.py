@@ -49,6 +49,9 @@ def connect(dsn: str, *, create_database: bool = True) -> Client:
                 admin.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
             finally:
                 admin.close()
+        if urlparse(dsn).scheme.startswith("http"):
+            # one client is shared by threads: no server session, so queries may overlap
+            return clickhouse_connect.get_client(dsn=dsn, autogenerate_session_id=False)
         return clickhouse_connect.get_client(dsn=dsn)
     except ClickHouseError:
         raise

@@ -48,6 +48,14 @@ class Settings(BaseSettings):
     ingest_port: int = Field(default=8610, description="Ingest API port.")
     query_port: int = Field(default=8620, description="Query API / dashboard port.")
     alerter_port: int = Field(default=8630, description="Alerter health/metrics port.")
+    streams_port: int = Field(default=8640, description="Stream worker health/metrics port.")
+
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, description="Largest request body.")
+    rate_limit_per_s: float = Field(default=200.0, description="Requests per second per API key.")
+    rate_limit_burst: int = Field(default=400, description="Burst of requests per API key.")
+    publish_timeout_s: float = Field(
+        default=10.0, description="Kafka must acknowledge a request's reports within this."
+    )
 
     keys_file: Path | None = Field(
         default=None, description="API key hashes; empty means $TRUCE_HOME/keys.json."
@@ -90,6 +98,14 @@ class Settings(BaseSettings):
     @property
     def alerter_url(self) -> str:
         return f"http://{self.bind_host}:{self.alerter_port}"
+
+    @property
+    def streams_url(self) -> str:
+        return f"http://{self.bind_host}:{self.streams_port}"
+
+    @property
+    def streams_dir(self) -> Path:
+        return self.home / "streams"
 
     @property
     def keys_path(self) -> Path:

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from core.clickhouse import redact
 from core.errors import TruceError
+from core.keys import KeyStore, Role
 from core.settings import Settings, load_settings
 from services.runtime import control
 from services.runtime.supervisor import Supervisor
@@ -118,6 +119,54 @@ def status(
         table.add_row(name, proc["endpoint"], str(proc["pid"] or "-"), mark, str(proc["restarts"]))
     out.print(table)
     out.print("ready" if info["ready"] else "[red]not ready[/]")
+
+
+keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+@friendly
+def keys_create(
+    name: Annotated[str, typer.Option("--name", help="Unique key name, e.g. sarc-field-1.")],
+    role: Annotated[Role, typer.Option("--role", help="partner, monitor, taskforce or admin.")],
+    org: Annotated[
+        str | None, typer.Option("--org", help="Organisation code (required for partners).")
+    ] = None,
+) -> None:
+    """Create a key and print it once, alone on the last line of stdout."""
+    secret = KeyStore(_settings()).create(name, role, org)
+    err.print(f"Created {role.value} key {name!r}. Store it now: it is not shown again.")
+    sys.stdout.write(secret + "\n")
+
+
+@keys_app.command("list")
+@friendly
+def keys_list(
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines on stdout.")] = False,
+) -> None:
+    """List keys (name, role, organisation, visible prefix, state); never the secrets."""
+    keys = KeyStore(_settings()).list()
+    if as_json:
+        for key in keys:
+            sys.stdout.write(key.model_dump_json(exclude={"hash"}) + "\n")
+        return
+    table = Table()
+    for column in ("name", "role", "org", "prefix", "created", "state"):
+        table.add_column(column)
+    for key in keys:
+        state = "active" if key.active else f"revoked {key.revoked_at:%Y-%m-%d %H:%M}"
+        created = f"{key.created_at:%Y-%m-%d %H:%M}"
+        table.add_row(key.name, key.role.value, key.org, key.prefix + "…", created, state)
+    out.print(table)
+
+
+@keys_app.command("revoke")
+@friendly
+def keys_revoke(name: Annotated[str, typer.Argument(help="The key's name.")]) -> None:
+    """Make a key stop working (running services notice without a restart)."""
+    KeyStore(_settings()).revoke(name)
+    out.print(f"Key {name!r} revoked.")
 
 
 def main() -> None:

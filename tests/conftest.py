@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from core.settings import Settings, load_settings
 
@@ -37,18 +38,15 @@ def isolated_settings(home: Path, **overrides: object) -> Settings:
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """The TRUCE_ environment that reproduces ``settings`` in a child process."""
-    return {
-        "TRUCE_HOME": str(settings.home),
-        "TRUCE_KAFKA_PORT": str(settings.kafka_port),
-        "TRUCE_KAFKA_CONTROLLER_PORT": str(settings.kafka_controller_port),
-        "TRUCE_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "TRUCE_INGEST_PORT": str(settings.ingest_port),
-        "TRUCE_QUERY_PORT": str(settings.query_port),
-        "TRUCE_ALERTER_PORT": str(settings.alerter_port),
-        "TRUCE_KAFKA_PARTITIONS": str(settings.kafka_partitions),
-        "TRUCE_CLICKHOUSE_DSN": settings.clickhouse_dsn,
-        "TRUCE_TOPIC_PREFIX": settings.topic_prefix,
-    }
+    env: dict[str, str] = {}
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        env[f"TRUCE_{name.upper()}"] = str(value)
+    return env
 
 
 @pytest.fixture(scope="session")

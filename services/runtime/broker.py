@@ -51,10 +51,16 @@ def ensure_jars(settings: Settings) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         pom = settings.deploy_dir / "kafka" / "pom.xml"
         cmd = [
-            mvn, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
-            f"-DoutputDirectory={staging}", "-DincludeScope=runtime",
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            str(pom),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={staging}",
+            "-DincludeScope=runtime",
             f"-Dkafka.version={settings.kafka_version}",
-        ]  # fmt: skip
+        ]
         result = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if result.returncode != 0 or not any(staging.glob("kafka_2.13-*.jar")):
             tail = "\n".join((result.stdout + result.stderr).splitlines()[-20:])
@@ -179,9 +185,12 @@ def start(settings: Settings) -> subprocess.Popen[bytes]:
     argv = prepare(settings)
     out = open(stdout_log(settings), "ab")  # noqa: SIM115 - handed to the child
     process = subprocess.Popen(
-        argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        argv,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
         start_new_session=True,
-    )  # fmt: skip
+    )
     out.close()
     try:
         wait_ready(settings, process, settings.kafka_start_timeout_s)

@@ -37,9 +37,13 @@ def start_detached(settings: Settings) -> dict[str, Any]:
     env = {**os.environ, "TRUCE_HOME": str(settings.home)}
     with open(log, "ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "services.runtime"], stdout=out, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, env=env, start_new_session=True,
-        )  # fmt: skip
+            [sys.executable, "-m", "services.runtime"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
     deadline = time.monotonic() + settings.ready_timeout_s + settings.kafka_start_timeout_s
     while time.monotonic() < deadline:
         state = read_state(settings)

@@ -11,6 +11,7 @@ import httpx
 from core.kafka import cluster_answers
 from core.settings import Settings
 from services.runtime import broker
+from services.runtime.topics import ensure_all_topics
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,12 @@ def python_module(module: str) -> Callable[[], list[str]]:
     return lambda: [sys.executable, "-m", module]
 
 
+def _topics_then(settings: Settings, module: str) -> list[str]:
+    """Create every topic (once the broker answers), then start ``module``."""
+    ensure_all_topics(settings)
+    return python_module(module)()
+
+
 def process_specs(settings: Settings) -> list[ProcessSpec]:
     """Every process of the local stack, in dependency order (stopped in reverse)."""
     specs: list[ProcessSpec] = []
@@ -54,4 +61,29 @@ def process_specs(settings: Settings) -> list[ProcessSpec]:
                 stop_timeout_s=60.0,
             )
         )
+    specs.append(
+        ProcessSpec(
+            name="ingest",
+            endpoint=settings.ingest_url,
+            prepare=lambda: _topics_then(settings, "services.ingest"),
+            ready=http_ready(f"{settings.ingest_url}/readyz"),
+        )
+    )
+    specs.append(
+        ProcessSpec(
+            name="streams",
+            endpoint=settings.streams_url,
+            prepare=python_module("streams"),
+            ready=http_ready(f"{settings.streams_url}/readyz"),
+            stop_timeout_s=60.0,
+        )
+    )
+    specs.append(
+        ProcessSpec(
+            name="store",
+            endpoint=settings.query_url,
+            prepare=python_module("services.store"),
+            ready=http_ready(f"{settings.query_url}/readyz"),
+        )
+    )
     return specs

@@ -112,9 +112,13 @@ class Supervisor:
         env = {**os.environ, **spec.env, "TRUCE_HOME": str(self.settings.home)}
         with open(log, "ab") as out:
             process = subprocess.Popen(
-                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=env, start_new_session=True,
-            )  # fmt: skip
+                argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
+            )
         return Running(spec, process, log, [])
 
     def _wait_ready(self, running: Running) -> None:

@@ -1,0 +1,124 @@
+"""HTTP plumbing shared by our FastAPI services: RFC 9457 problems and key authentication."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from core.keys import ApiKey, KeyStore, Role
+
+PROBLEM_JSON = "application/problem+json"
+
+_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+class Problem(Exception):
+    """An error answered as ``application/problem+json``; extra members go in the body."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.headers = headers or {}
+        self.extra = extra
+
+
+def problem_response(
+    status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"https://truce.invalid/problems/{status}",
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def validation_errors(errors: Iterable[Any], index: int | None = None) -> list[dict[str, Any]]:
+    """Pydantic errors as ``{"index", "loc", "msg"}`` items (CONTRACT section 2)."""
+    items = []
+    for error in errors:
+        loc = [p for p in error.get("loc", ()) if p not in ("body",)]
+        item: dict[str, Any] = {"loc": loc, "msg": error.get("msg", "invalid")}
+        if index is not None:
+            item = {"index": index, **item}
+        items.append(item)
+    return items
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Every error of the app, ours or the framework's, becomes problem+json."""
+
+    @app.exception_handler(Problem)
+    async def _problem(_request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc.status, exc.detail, exc.headers, **exc.extra)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem_response(exc.status_code, str(exc.detail), dict(exc.headers or {}))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem_response(
+            422, "the request parameters are invalid", errors=validation_errors(exc.errors())
+        )
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Problem(
+            401,
+            "missing API key: send 'Authorization: Bearer <key>'",
+            headers={"WWW-Authenticate": 'Bearer realm="truce"'},
+        )
+    return token.strip()
+
+
+def require_roles(store: Callable[[], KeyStore], *roles: Role) -> Callable[[Request], ApiKey]:
+    """A FastAPI dependency: the caller's key, if its role is one of ``roles`` (admin always)."""
+    allowed = {*roles, Role.ADMIN}
+
+    def dependency(request: Request) -> ApiKey:
+        key = store().authenticate(bearer_token(request))
+        if key is None:
+            raise Problem(
+                401,
+                "unknown or revoked API key",
+                headers={"WWW-Authenticate": 'Bearer realm="truce", error="invalid_token"'},
+            )
+        if key.role not in allowed:
+            names = ", ".join(sorted(r.value for r in allowed))
+            raise Problem(403, f"role {key.role.value!r} may not do this (needs one of: {names})")
+        request.state.api_key = key
+        return key
+
+    return dependency

@@ -1,0 +1,36 @@
+"""The ingest API application: partners' reports in, durably onto the reports topic."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from core.http import install_problem_handlers
+from core.settings import Settings
+from services.ingest.routes import router
+from services.ingest.state import IngestState
+
+
+def create_app(settings: Settings) -> FastAPI:
+    ingest = IngestState(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ingest.start()
+        try:
+            yield
+        finally:
+            ingest.stop()
+
+    app = FastAPI(
+        title="Truce ingest API",
+        version="1",
+        description="Field partners submit violation, delivery and access-request reports.",
+        lifespan=lifespan,
+    )
+    app.state.ingest = ingest
+    install_problem_handlers(app)
+    app.include_router(router)
+    return app

@@ -1,0 +1,84 @@
+"""Reads the reports topic from the beginning into the ledger, then keeps tailing it."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import orjson
+import structlog
+from kafka import KafkaConsumer, TopicPartition
+
+from services.ingest.ledger import Ledger
+
+log = structlog.get_logger("ingest.follower")
+
+
+class LogFollower(threading.Thread):
+    """A daemon thread; ``caught_up`` is set once the start-up end offsets were reached."""
+
+    def __init__(self, bootstrap: str, topic: str, ledger: Ledger) -> None:
+        super().__init__(name="ledger-follower", daemon=True)
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.ledger = ledger
+        self.caught_up = threading.Event()
+        self._stop = threading.Event()
+        self.records_read = 0
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _consumer(self) -> tuple[Any, dict[Any, int]]:
+        consumer = KafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            enable_auto_commit=False,
+            group_id=None,
+            fetch_max_bytes=64 * 1024 * 1024,
+            max_partition_fetch_bytes=16 * 1024 * 1024,
+        )
+        partitions = consumer.partitions_for_topic(self.topic) or set()
+        assigned = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+        consumer.assign(assigned)
+        consumer.seek_to_beginning(*assigned)
+        return consumer, consumer.end_offsets(assigned) if assigned else {}
+
+    def _apply(self, value: bytes | None) -> None:
+        if value is None:
+            return
+        try:
+            envelope = orjson.loads(value)
+            report = envelope["report"]
+            self.ledger.record(
+                str(report["report_id"]),
+                int(report.get("revision", 1)),
+                str(envelope["content_hash"]),
+                str(envelope["org"]),
+            )
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            log.warning("undecodable record on reports topic; skipped by the ledger")
+        self.records_read += 1
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._follow()
+            except Exception:
+                log.exception("ledger follower failed; retrying")
+                self._stop.wait(2.0)
+
+    def _follow(self) -> None:
+        consumer, end = self._consumer()
+        try:
+            while not self._stop.is_set():
+                batches = consumer.poll(timeout_ms=500, max_records=5000)
+                for records in batches.values():
+                    for record in records:
+                        self._apply(record.value)
+                if not self.caught_up.is_set() and all(
+                    consumer.position(tp) >= offset for tp, offset in end.items()
+                ):
+                    self.caught_up.set()
+                    log.info("ledger caught up", reports=len(self.ledger))
+        finally:
+            consumer.close()

@@ -1,0 +1,165 @@
+"""Thin HTTP handlers of the ingest API."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from core.http import Problem
+from core.keys import ApiKey, Role
+from schemas import area_list, party_list
+from schemas.jsonschema import batch_schema, report_schema
+from services.ingest.body import read_json
+from services.ingest.intake import Judged, judge
+from services.ingest.limits import retry_after
+from services.ingest.publisher import PublishUnavailable
+from services.ingest.state import IngestState, state
+
+MAX_BATCH = 1000
+
+router = APIRouter()
+State = Annotated[IngestState, Depends(state)]
+
+
+def _submitter(request: Request) -> ApiKey:
+    return state(request).auth_submit(request)
+
+
+def _reader(request: Request) -> ApiKey:
+    return state(request).auth_any(request)
+
+
+Submitter = Annotated[ApiKey, Depends(_submitter)]
+Reader = Annotated[ApiKey, Depends(_reader)]
+
+
+async def _accept(st: IngestState, key: ApiKey, items: list[Any]) -> JSONResponse:
+    wait = st.limiter.acquire(key.name)
+    if wait:
+        st.metrics.rejected.labels("rate_limited").inc()
+        raise Problem(
+            429, "too many requests for this key", headers={"Retry-After": retry_after(wait)}
+        )
+    now = datetime.now(UTC)
+    async with st.locks.hold({_report_id(item) for item in items}):
+        try:
+            judged = judge(items, key, st.ledger, now)
+        except Problem as problem:
+            st.metrics.rejected.labels(str(problem.status)).inc()
+            raise
+        fresh = [j for j in judged if j.verdict == "accepted"]
+        await _publish(st, fresh)
+    for j in judged:
+        st.metrics.reports.labels(j.verdict.value).inc()
+    body = {
+        "accepted": len(fresh),
+        "duplicates": len(judged) - len(fresh),
+        "results": [j.result for j in judged],
+    }
+    return JSONResponse(body, status_code=202)
+
+
+async def _publish(st: IngestState, fresh: list[Judged]) -> None:
+    if not fresh:
+        return
+    started = time.perf_counter()
+    try:
+        await st.publisher.publish([j.record() for j in fresh])
+    except PublishUnavailable as exc:
+        st.metrics.rejected.labels("kafka_unavailable").inc()
+        raise Problem(
+            503,
+            f"{exc}; none of these reports was accepted",
+            headers={"Retry-After": "5"},
+        ) from exc
+    st.metrics.publish_seconds.observe(time.perf_counter() - started)
+    for j in fresh:
+        report, env = j.envelope.report, j.envelope
+        st.ledger.record(report.report_id, report.revision, env.content_hash, env.org)
+
+
+def _body(schema: dict[str, Any]) -> dict[str, Any]:
+    """OpenAPI request body for handlers that parse JSON themselves (for 400/413 control)."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def _report_id(item: Any) -> str:
+    rid = item.get("report_id") if isinstance(item, dict) else None
+    return rid if isinstance(rid, str) else ""
+
+
+@router.post(
+    "/v1/reports",
+    status_code=202,
+    summary="Submit one report",
+    openapi_extra=_body(report_schema(inline=True)),
+)
+async def submit_one(request: Request, st: State, key: Submitter) -> JSONResponse:
+    body = await read_json(request, st.settings.max_body_bytes)
+    if not isinstance(body, dict):
+        raise Problem(
+            422,
+            "the body must be one report (a JSON object)",
+            errors=[{"index": 0, "loc": [], "msg": "expected a JSON object"}],
+        )
+    return await _accept(st, key, [body])
+
+
+@router.post(
+    "/v1/reports/batch",
+    status_code=202,
+    summary="Submit 1 to 1,000 reports atomically",
+    openapi_extra=_body(batch_schema(inline=True)),
+)
+async def submit_batch(request: Request, st: State, key: Submitter) -> JSONResponse:
+    body = await read_json(request, st.settings.max_body_bytes)
+    reports = body.get("reports") if isinstance(body, dict) else None
+    if not isinstance(body, dict) or set(body) != {"reports"} or not isinstance(reports, list):
+        raise Problem(
+            422,
+            'the body must be {"reports": [ ... ]}',
+            errors=[{"loc": ["reports"], "msg": "expected an object with only a 'reports' list"}],
+        )
+    if not 1 <= len(reports) <= MAX_BATCH:
+        raise Problem(
+            422,
+            f"a batch holds 1 to {MAX_BATCH} reports, this one has {len(reports)}",
+            errors=[{"loc": ["reports"], "msg": f"expected 1 to {MAX_BATCH} items"}],
+        )
+    return await _accept(st, key, reports)
+
+
+@router.get("/v1/reference/areas", summary="Area codes and their attributes")
+def areas(_key: Reader) -> list[dict[str, Any]]:
+    return [a.model_dump() for a in area_list()]
+
+
+@router.get("/v1/reference/parties", summary="Party codes; designated ones are exempt")
+def parties(_key: Reader) -> list[dict[str, Any]]:
+    return [p.model_dump() for p in party_list()]
+
+
+@router.get("/healthz", include_in_schema=False)
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", include_in_schema=False)
+def readyz(st: State) -> JSONResponse:
+    checks = st.readiness()
+    ok = all(checks.values())
+    return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(st: State) -> Response:
+    st.metrics.ledger_size.set(len(st.ledger))
+    return Response(generate_latest(st.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+__all__ = ["Role", "router"]

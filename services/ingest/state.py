@@ -1,0 +1,72 @@
+"""Everything the ingest handlers share, built once per process in the app's lifespan."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from fastapi import Request
+
+from core.http import require_roles
+from core.kafka import cluster_answers, ensure_topics
+from core.keys import ApiKey, KeyStore, Role
+from core.settings import Settings
+from schemas import topic_names
+from services.ingest.follower import LogFollower
+from services.ingest.ledger import Ledger
+from services.ingest.limits import RateLimiter
+from services.ingest.locks import IdLocks
+from services.ingest.metrics import IngestMetrics
+from services.ingest.publisher import Publisher
+
+
+class IngestState:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.topic = topic_names(settings.topic_prefix).reports
+        self.keys = KeyStore(settings)
+        self.ledger = Ledger()
+        self.follower = LogFollower(settings.bootstrap_servers, self.topic, self.ledger)
+        self.publisher = Publisher(
+            settings.bootstrap_servers, self.topic, settings.publish_timeout_s
+        )
+        self.limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
+        self.metrics = IngestMetrics()
+        self.locks = IdLocks()
+        self._submit = require_roles(lambda: self.keys, Role.PARTNER, Role.TASKFORCE)
+        self._any = require_roles(lambda: self.keys, *Role)
+        self._kafka_ok = False
+        self._kafka_checked = 0.0
+        self._kafka_lock = threading.Lock()
+
+    def start(self) -> None:
+        ensure_topics(
+            self.settings.bootstrap_servers, [self.topic], partitions=self.settings.kafka_partitions
+        )
+        self.follower.start()
+
+    def stop(self) -> None:
+        self.follower.stop()
+        self.publisher.close()
+
+    def auth_submit(self, request: Request) -> ApiKey:
+        return self._submit(request)
+
+    def auth_any(self, request: Request) -> ApiKey:
+        return self._any(request)
+
+    def kafka_answers(self) -> bool:
+        """Cached for two seconds so probes do not hammer the broker."""
+        with self._kafka_lock:
+            if time.monotonic() - self._kafka_checked > 2.0:
+                self._kafka_ok = cluster_answers(self.settings.bootstrap_servers, timeout_ms=1_500)
+                self._kafka_checked = time.monotonic()
+            return self._kafka_ok
+
+    def readiness(self) -> dict[str, bool]:
+        return {"kafka": self.kafka_answers(), "ledger": self.follower.caught_up.is_set()}
+
+
+def state(request: Request) -> IngestState:
+    st: IngestState = request.app.state.ingest
+    return st

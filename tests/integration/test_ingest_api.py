@@ -1,0 +1,310 @@
+"""The ingest API as partners see it, against the running service and the real broker
+(CONTRACT sections 1, 2 and 4)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.ingest import Ingest, violation
+
+pytestmark = pytest.mark.integration
+
+
+def ids_on_topic(ingest: Ingest) -> list[tuple[str, int]]:
+    return [(e.report.report_id, e.report.revision) for e in ingest.on_topic()]
+
+
+# -- identity and roles (CONTRACT 1) -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "status"),
+    [(None, 401), ("truce_notakey0000000000000000000000", 401), ("revoked", 401), ("monitor", 403)],
+)
+def test_who_may_submit(ingest: Ingest, key: str | None, status: int) -> None:
+    response = ingest.post("/v1/reports", key, json=violation())
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["status"] == status
+
+
+def test_partner_may_not_submit_privileged_kinds(ingest: Ingest) -> None:
+    verification = {
+        "report_id": "ver-1",
+        "kind": "verification",
+        "occurred_at": "2016-03-01T00:00:00Z",
+        "subject": "whatever",
+        "status": "verified",
+    }
+    assert ingest.post("/v1/reports", "sarc", json=verification).status_code == 403
+    assert ingest.post("/v1/reports", "taskforce", json=verification).status_code == 202
+    designation = {
+        "report_id": f"des-{uuid.uuid4().hex[:6]}",
+        "kind": "designation",
+        "occurred_at": "2016-02-27T00:00:00Z",
+        "party": "isil",
+        "area": "raqqa",
+    }
+    assert ingest.post("/v1/reports", "wfp", json=designation).status_code == 403
+    assert ingest.post("/v1/reports", "admin", json=designation).status_code == 202
+
+
+def test_reference_data_for_every_role(ingest: Ingest) -> None:
+    for key in ("sarc", "monitor", "taskforce", "admin"):
+        areas = ingest.get("/v1/reference/areas", key)
+        assert areas.status_code == 200
+        codes = {a["code"] for a in areas.json()}
+        assert {"madaya", "fouah", "kafrayah"} <= codes
+        assert set(areas.json()[0]) == {
+            "code",
+            "name",
+            "governorate",
+            "besieged",
+            "hard_to_reach",
+            "people_in_need",
+            "lat",
+            "lon",
+        }
+        parties = {p["code"]: p for p in ingest.get("/v1/reference/parties", key).json()}
+        assert parties["isil"]["designated"] is True
+        assert parties["nusra"]["designated"] is True
+        assert parties["gos"]["designated"] is False
+    assert ingest.get("/v1/reference/areas", None).status_code == 401
+
+
+def test_health_ready_metrics_need_no_key(ingest: Ingest) -> None:
+    assert httpx.get(ingest.url + "/healthz").status_code == 200
+    ready = httpx.get(ingest.url + "/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"kafka": True, "ledger": True}
+    ingest.post("/v1/reports", "sarc", json=violation())
+    text = httpx.get(ingest.url + "/metrics").text
+    assert 'truce_ingest_reports_total{status="accepted"}' in text
+    assert "truce_ingest_publish_seconds_bucket" in text
+
+
+# -- validation (CONTRACT 2) ---------------------------------------------------
+
+BAD_FIELDS: list[tuple[str, dict[str, Any], str]] = [
+    ("report_id too long", {"report_id": "x" * 65}, "report_id"),
+    ("report_id bad char", {"report_id": "a b/c"}, "report_id"),
+    ("report_id empty", {"report_id": ""}, "report_id"),
+    ("revision zero", {"revision": 0}, "revision"),
+    ("unknown kind", {"kind": "rumour"}, "kind"),
+    ("naive timestamp", {"occurred_at": "2016-02-28T10:15:00"}, "occurred_at"),
+    ("not a timestamp", {"occurred_at": "yesterday"}, "occurred_at"),
+    ("future timestamp", {"occurred_at": "FUTURE"}, "occurred_at"),
+    ("unknown area", {"area": "atlantis"}, "area"),
+    ("unknown perpetrator", {"perpetrator": "martians"}, "perpetrator"),
+    ("unknown target", {"target": "cattle"}, "target"),
+    ("bad category", {"category": "napalm"}, "category"),
+    ("negative killed", {"killed": -1}, "killed"),
+    ("bad source", {"source": "rumour"}, "source"),
+    ("bad confidence", {"confidence": "certain"}, "confidence"),
+    ("lat out of range", {"lat": 91}, "lat"),
+    ("lon out of range", {"lon": -181}, "lon"),
+    ("description too long", {"description": "x" * 4001}, "description"),
+    ("unknown field", {"severity": "high"}, "severity"),
+    ("retracted not bool", {"retracted": "maybe"}, "retracted"),
+]
+
+
+@pytest.mark.parametrize(("case", "change", "field"), BAD_FIELDS, ids=[c[0] for c in BAD_FIELDS])
+def test_each_bad_field_is_422_naming_it(
+    ingest: Ingest, case: str, change: dict[str, Any], field: str
+) -> None:
+    if change.get("occurred_at") == "FUTURE":
+        change = {"occurred_at": (datetime.now(UTC) + timedelta(hours=2)).isoformat()}
+    body = violation(**change)
+    response = ingest.post("/v1/reports", "sarc", json=body)
+    assert response.status_code == 422, case
+    problem = response.json()
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert problem["detail"]
+    assert all(e["index"] == 0 for e in problem["errors"])
+    assert any(field in map(str, e["loc"]) for e in problem["errors"]), problem["errors"]
+
+
+def test_missing_required_field(ingest: Ingest) -> None:
+    body = violation()
+    del body["perpetrator"]
+    problem = ingest.post("/v1/reports", "sarc", json=body).json()
+    assert problem["status"] == 422
+    assert any("perpetrator" in map(str, e["loc"]) for e in problem["errors"])
+
+
+def test_kind_specific_rules(ingest: Ingest) -> None:
+    delivery = {
+        "report_id": "d-bad",
+        "kind": "delivery",
+        "occurred_at": "2016-02-17T08:00:00Z",
+        "area": "madaya",
+        "agency": "WFP",
+        "modality": "teleport",
+        "status": "completed",
+        "beneficiaries": 100,
+    }
+    assert ingest.post("/v1/reports", "wfp", json=delivery).status_code == 422
+    access = {
+        "report_id": "a-bad",
+        "kind": "access_request",
+        "occurred_at": "2016-02-17T08:00:00Z",
+        "area": "madaya",
+        "status": "pending",
+    }
+    assert ingest.post("/v1/reports", "wfp", json=access).status_code == 422
+    designation = {
+        "report_id": "des-bad",
+        "kind": "designation",
+        "occurred_at": "2016-02-27T00:00:00Z",
+        "party": "gos",
+        "area": "raqqa",
+    }
+    problem = ingest.post("/v1/reports", "taskforce", json=designation).json()
+    assert problem["status"] == 422
+    assert any("party" in map(str, e["loc"]) for e in problem["errors"])
+    verification_with_area = {
+        "report_id": "ver-area",
+        "kind": "verification",
+        "occurred_at": "2016-03-01T00:00:00Z",
+        "subject": "x",
+        "status": "verified",
+        "area": "madaya",
+    }
+    assert ingest.post("/v1/reports", "taskforce", json=verification_with_area).status_code == 422
+
+
+def test_malformed_json_is_400(ingest: Ingest) -> None:
+    response = ingest.post(
+        "/v1/reports",
+        "sarc",
+        content=b'{"report_id": ',
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
+def test_non_object_body_is_422(ingest: Ingest) -> None:
+    assert ingest.post("/v1/reports", "sarc", json=[violation()]).status_code == 422
+
+
+def test_oversize_body_is_413(ingest: Ingest) -> None:
+    limit = ingest.settings.max_body_bytes
+    response = ingest.post(
+        "/v1/reports/batch",
+        "sarc",
+        content=b" " * (limit + 1),
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 413
+
+
+def test_batch_size_bounds(ingest: Ingest) -> None:
+    too_many = {"reports": [violation() for _ in range(1001)]}
+    response = ingest.post("/v1/reports/batch", "sarc", json=too_many)
+    assert response.status_code == 422
+    assert "1001" in response.json()["detail"]
+    assert ingest.post("/v1/reports/batch", "sarc", json={"reports": []}).status_code == 422
+
+
+def test_batch_with_one_bad_report_is_rejected_whole(ingest: Ingest) -> None:
+    good = [violation() for _ in range(4)]
+    bad = violation(area="atlantis")
+    also_bad = violation(killed=-3)
+    reports = [good[0], bad, good[1], also_bad, *good[2:]]
+    response = ingest.post("/v1/reports/batch", "sarc", json={"reports": reports})
+    assert response.status_code == 422
+    assert {e["index"] for e in response.json()["errors"]} == {1, 3}
+    on_topic = {rid for rid, _ in ids_on_topic(ingest)}
+    assert not on_topic & {r["report_id"] for r in reports}
+
+
+def test_batch_precedence_422_then_403_then_409(ingest: Ingest) -> None:
+    theirs = violation()
+    assert ingest.post("/v1/reports", "wfp", json=theirs).status_code == 202
+    mine = violation()
+    assert ingest.post("/v1/reports", "sarc", json=mine).status_code == 202
+    conflict = {**mine, "killed": 99}
+    foreign = {**theirs, "revision": 2}
+    invalid = violation(area="atlantis")
+    batch = [conflict, foreign, invalid]
+    assert ingest.post("/v1/reports/batch", "sarc", json={"reports": batch}).status_code == 422
+    response = ingest.post("/v1/reports/batch", "sarc", json={"reports": batch[:2]})
+    assert response.status_code == 403
+    assert [e["index"] for e in response.json()["errors"]] == [1]
+    response = ingest.post("/v1/reports/batch", "sarc", json={"reports": [conflict]})
+    assert response.status_code == 409
+    assert response.json()["errors"][0]["index"] == 0
+
+
+# -- revisions and idempotency (CONTRACT 2) ------------------------------------
+
+
+def test_accepted_duplicate_and_conflict(ingest: Ingest) -> None:
+    report = violation()
+    first = ingest.post("/v1/reports", "sarc", json=report)
+    assert first.status_code == 202
+    assert first.json() == {
+        "accepted": 1,
+        "duplicates": 0,
+        "results": [{"report_id": report["report_id"], "revision": 1, "status": "accepted"}],
+    }
+    # identical after normalisation: same instant in another offset, default made explicit
+    same = {**report, "occurred_at": "2016-02-28T08:15:00Z", "revision": 1, "retracted": False}
+    again = ingest.post("/v1/reports", "sarc", json=same)
+    assert again.status_code == 202
+    assert again.json()["duplicates"] == 1
+    assert again.json()["results"][0]["status"] == "duplicate"
+    changed = ingest.post("/v1/reports", "sarc", json={**report, "killed": 3})
+    assert changed.status_code == 409
+    correction = ingest.post("/v1/reports", "sarc", json={**report, "killed": 3, "revision": 2})
+    assert correction.status_code == 202
+    stolen = ingest.post("/v1/reports", "wfp", json={**report, "revision": 3})
+    assert stolen.status_code == 403
+    retraction = ingest.post(
+        "/v1/reports", "sarc", json={**report, "revision": 3, "retracted": True}
+    )
+    assert retraction.status_code == 202
+    ids = [i for i in ids_on_topic(ingest) if i[0] == report["report_id"]]
+    assert sorted(ids) == [
+        (report["report_id"], 1),
+        (report["report_id"], 2),
+        (report["report_id"], 3),
+    ]
+
+
+def test_duplicates_inside_one_batch(ingest: Ingest) -> None:
+    report = violation()
+    response = ingest.post("/v1/reports/batch", "sarc", json={"reports": [report, report]})
+    assert response.status_code == 202
+    assert [r["status"] for r in response.json()["results"]] == ["accepted", "duplicate"]
+    clash = ingest.post(
+        "/v1/reports/batch",
+        "sarc",
+        json={"reports": [violation("dup-x"), violation("dup-x", killed=7)]},
+    )
+    assert clash.status_code == 409
+    assert clash.json()["errors"][0]["index"] == 1
+
+
+def test_envelope_carries_server_fields(ingest: Ingest) -> None:
+    report = violation()
+    before = datetime.now(UTC)
+    assert ingest.post("/v1/reports", "sarc", json=report).status_code == 202
+    envelope = next(e for e in ingest.on_topic() if e.report.report_id == report["report_id"])
+    assert envelope.org == "sarc"
+    assert envelope.key_name == "sarc-1"
+    assert before - timedelta(seconds=5) <= envelope.received_at <= datetime.now(UTC)
+    assert envelope.schema_version >= 1
+    assert len(envelope.content_hash) == 64
+    assert envelope.report.occurred_at == datetime(2016, 2, 28, 8, 15, tzinfo=UTC)
+
+
+def test_org_in_body_is_refused(ingest: Ingest) -> None:
+    assert ingest.post("/v1/reports", "sarc", json=violation(org="wfp")).status_code == 422

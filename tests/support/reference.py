@@ -1,0 +1,124 @@
+"""An independent, deliberately plain fold of CONTRACT sections 2 and 3 over a whole log.
+
+It shares no code with streams/: it reads the contract's words and applies them to the
+complete list of envelopes in log order, the way a careful analyst with a spreadsheet
+would. The stream processor must agree with it whatever the arrival order.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+
+def _utc(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _week(text: str) -> str:
+    year, week, _ = _utc(text).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def current_reports(log: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """report_id → current revision's report, after ownership and conflict rules."""
+    owner: dict[str, str] = {}
+    content: dict[tuple[str, int], str] = {}
+    best: dict[str, dict[str, Any]] = {}
+    for envelope in log:
+        report = envelope["report"]
+        rid, rev = report["report_id"], report.get("revision", 1)
+        if rid in owner and owner[rid] != envelope["org"]:
+            continue  # another organisation's revision: refused
+        if (rid, rev) in content:
+            continue  # duplicate (same hash) or conflict (other hash): no effect either way
+        owner.setdefault(rid, envelope["org"])
+        content[(rid, rev)] = envelope["content_hash"]
+        if rid not in best or rev > best[rid].get("revision", 1):
+            best[rid] = report
+    return best
+
+
+def weekly_metrics(
+    log: list[dict[str, Any]], designated_parties: set[str]
+) -> tuple[dict[tuple[str, str, str], dict[str, int]], dict[tuple[str, str], dict[str, int]]]:
+    """(week, area, party) → compliance counts and (week, area) → access counts."""
+    current = current_reports(log)
+    live = {rid: r for rid, r in current.items() if not r.get("retracted", False)}
+
+    verdicts: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for report in live.values():
+        if report["kind"] == "verification":
+            verdicts[report["subject"]].append(report)
+
+    def verification(rid: str) -> str:
+        candidates = verdicts.get(rid)
+        if not candidates:
+            return "unverified"
+        latest = max(candidates, key=lambda r: (_utc(r["occurred_at"]), r["report_id"]))
+        return str(latest["status"])
+
+    designations = [r for r in live.values() if r["kind"] == "designation"]
+
+    def exempt(violation: dict[str, Any]) -> bool:
+        if violation["perpetrator"] in designated_parties:
+            return True
+        if violation["target"] in designated_parties:
+            return True
+        when = _utc(violation["occurred_at"])
+        for d in designations:
+            if d["area"] != violation["area"]:
+                continue
+            starts = _utc(d["occurred_at"])
+            ends = _utc(d["effective_to"]) if d.get("effective_to") else None
+            if starts <= when and (ends is None or when < ends):
+                return True
+        return False
+
+    compliance: dict[tuple[str, str, str], dict[str, int]] = {}
+    access: dict[tuple[str, str], dict[str, int]] = {}
+    for rid, report in live.items():
+        week = _week(report["occurred_at"])
+        if report["kind"] == "violation":
+            key = (week, report["area"], report["perpetrator"])
+            row = compliance.setdefault(
+                key,
+                {
+                    "violations": 0,
+                    "violations_verified": 0,
+                    "violations_exempt": 0,
+                    "killed": 0,
+                    "injured": 0,
+                },
+            )
+            if exempt(report):
+                row["violations_exempt"] += 1
+            else:
+                row["violations"] += 1
+                row["killed"] += report.get("killed", 0)
+                row["injured"] += report.get("injured", 0)
+                if verification(rid) == "verified":
+                    row["violations_verified"] += 1
+        elif report["kind"] in ("delivery", "access_request"):
+            row = access.setdefault(
+                (week, report["area"]),
+                {
+                    "deliveries_completed": 0,
+                    "deliveries_partial": 0,
+                    "deliveries_blocked": 0,
+                    "deliveries_cancelled": 0,
+                    "beneficiaries": 0,
+                    "requests_submitted": 0,
+                    "requests_approved": 0,
+                    "requests_denied": 0,
+                    "requests_withdrawn": 0,
+                },
+            )
+            if report["kind"] == "delivery":
+                row[f"deliveries_{report['status']}"] += 1
+                if report["status"] in ("completed", "partial"):
+                    row["beneficiaries"] += report["beneficiaries"]
+            else:
+                row[f"requests_{report['status']}"] += 1
+    return compliance, access
