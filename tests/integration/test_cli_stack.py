@@ -21,8 +21,12 @@ def truce(
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "services.cli", *args],
-        env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout, check=False,
-    )  # fmt: skip
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def test_up_status_down_in_fresh_home(tmp_path: Path) -> None:
@@ -80,9 +84,12 @@ def test_foreground_up_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
     settings = isolated_settings(tmp_path / "home")
     env = {**os.environ, **settings_env(settings)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "up"], env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [sys.executable, "-m", "services.cli", "up"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         ready = False

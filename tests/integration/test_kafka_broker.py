@@ -35,9 +35,11 @@ def test_kafka_python_acks_all_is_read_by_aiokafka(
 
     async def consume() -> set[bytes]:
         consumer = AIOKafkaConsumer(
-            topic, bootstrap_servers=bootstrap, group_id=unique_name("g"),
+            topic,
+            bootstrap_servers=bootstrap,
+            group_id=unique_name("g"),
             auto_offset_reset="earliest",
-        )  # fmt: skip
+        )
         await consumer.start()
         seen: set[bytes] = set()
         try:

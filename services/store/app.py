@@ -1,0 +1,37 @@
+"""The store process: the only ClickHouse client (sink thread + query API)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from core.http import install_problem_handlers
+from core.settings import Settings
+from services.store.routes import router
+from services.store.state import StoreState
+
+
+def create_app(settings: Settings, store: StoreState | None = None) -> FastAPI:
+    st = store or StoreState(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(st.start)
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(st.stop)
+
+    app = FastAPI(
+        title="Truce query API",
+        version="1",
+        description="Weekly compliance and access metrics, reports and reconciliation.",
+        lifespan=lifespan,
+    )
+    app.state.store = st
+    install_problem_handlers(app)
+    app.include_router(router)
+    return app

@@ -1,0 +1,53 @@
+"""The store's one ClickHouse client, its migrations and the calls the rest of the store
+makes. Calls block (chDB runs in-process): callers run them in threads, never on the
+event loop."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from core.clickhouse import connect
+from core.migrations import migrate
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+class Database:
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self._client: Client | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Client:
+        with self._lock:
+            if self._client is None:
+                self._client = connect(self.dsn)
+            return self._client
+
+    def migrate(self) -> list[int]:
+        return migrate(self.client, MIGRATIONS)
+
+    def insert(self, table: str, rows: list[list[Any]], columns: list[str]) -> None:
+        self.client.insert(table, rows, column_names=columns)
+
+    def rows(self, sql: str, **parameters: Any) -> list[dict[str, Any]]:
+        result = self.client.query(sql, parameters=parameters)
+        names = result.column_names
+        return [dict(zip(names, row, strict=True)) for row in result.result_rows]
+
+    def answers(self) -> bool:
+        try:
+            return bool(self.client.command("SELECT 1") == 1)
+        except Exception:
+            return False
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None

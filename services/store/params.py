@@ -1,0 +1,49 @@
+"""Query parameters shared by the read endpoints, validated before any SQL runs."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from core.http import Problem
+from schemas import areas, parties
+
+_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+
+
+def check_week(week: str) -> str:
+    match = _WEEK.match(week)
+    valid = False
+    if match:
+        try:
+            date.fromisocalendar(int(match.group(1)), int(match.group(2)), 1)
+            valid = True
+        except ValueError:
+            valid = False
+    if not valid:
+        raise Problem(
+            422,
+            f"week {week!r} is not an ISO 8601 week like 2016-W09",
+            errors=[{"loc": ["query", "week"], "msg": "expected YYYY-Www"}],
+        )
+    return week
+
+
+def check_area(area: str | None) -> str:
+    if area and area not in areas():
+        raise Problem(
+            422,
+            f"unknown area code {area!r}",
+            errors=[{"loc": ["query", "area"], "msg": "see GET /v1/reference/areas"}],
+        )
+    return area or ""
+
+
+def check_party(party: str | None) -> str:
+    if party and party not in parties():
+        raise Problem(
+            422,
+            f"unknown party code {party!r}",
+            errors=[{"loc": ["query", "party"], "msg": "see GET /v1/reference/parties"}],
+        )
+    return party or ""

@@ -1,0 +1,127 @@
+"""Every SQL statement of the query API, parameterised (never built from user input)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.store.database import Database
+
+COMPLIANCE_COUNTS = ("violations", "violations_verified", "violations_exempt", "killed", "injured")
+ACCESS_COUNTS = (
+    "deliveries_completed", "deliveries_partial", "deliveries_blocked", "deliveries_cancelled",
+    "beneficiaries", "requests_submitted", "requests_approved", "requests_denied",
+    "requests_withdrawn",
+)  # fmt: skip
+
+WEEKLY_COMPLIANCE = """
+SELECT area, party, violations, violations_verified, violations_exempt, killed, injured
+FROM weekly_compliance_snapshots FINAL
+WHERE week = {week:String}
+  AND violations + violations_exempt > 0
+  AND ({area:String} = '' OR area = {area:String})
+  AND ({party:String} = '' OR party = {party:String})
+ORDER BY area, party
+"""
+
+WEEKLY_ACCESS = """
+SELECT area, deliveries_completed, deliveries_partial, deliveries_blocked, deliveries_cancelled,
+       beneficiaries, requests_submitted, requests_approved, requests_denied, requests_withdrawn
+FROM weekly_access_snapshots FINAL
+WHERE week = {week:String}
+  AND deliveries_completed + deliveries_partial + deliveries_blocked + deliveries_cancelled
+      + requests_submitted + requests_approved + requests_denied + requests_withdrawn > 0
+  AND ({area:String} = '' OR area = {area:String})
+ORDER BY area
+"""
+
+# Recomputed from the canonical reports alone, for reconciliation with the stream.
+RECOMPUTED_COMPLIANCE = """
+SELECT area, party,
+       countIf(NOT exempt) AS violations,
+       countIf(NOT exempt AND verification = 'verified') AS violations_verified,
+       countIf(exempt) AS violations_exempt,
+       sumIf(killed, NOT exempt) AS killed,
+       sumIf(injured, NOT exempt) AS injured
+FROM canonical_reports FINAL
+WHERE kind = 'violation' AND counts AND week = {week:String}
+GROUP BY area, party
+ORDER BY area, party
+"""
+
+RECOMPUTED_ACCESS = """
+SELECT area,
+       countIf(kind = 'delivery' AND status = 'completed') AS deliveries_completed,
+       countIf(kind = 'delivery' AND status = 'partial') AS deliveries_partial,
+       countIf(kind = 'delivery' AND status = 'blocked') AS deliveries_blocked,
+       countIf(kind = 'delivery' AND status = 'cancelled') AS deliveries_cancelled,
+       sumIf(beneficiaries, kind = 'delivery' AND status IN ('completed', 'partial'))
+           AS beneficiaries,
+       countIf(kind = 'access_request' AND status = 'submitted') AS requests_submitted,
+       countIf(kind = 'access_request' AND status = 'approved') AS requests_approved,
+       countIf(kind = 'access_request' AND status = 'denied') AS requests_denied,
+       countIf(kind = 'access_request' AND status = 'withdrawn') AS requests_withdrawn
+FROM canonical_reports FINAL
+WHERE kind IN ('delivery', 'access_request') AND counts AND week = {week:String}
+GROUP BY area
+ORDER BY area
+"""
+
+WEEKS = """
+SELECT DISTINCT week FROM canonical_reports FINAL
+WHERE kind IN ('violation', 'delivery', 'access_request') ORDER BY week
+"""
+
+REPORT_REVISIONS = """
+SELECT revision, org, key_name, received_at, content_hash, report_json,
+       kafka_partition, kafka_offset
+FROM raw_reports FINAL
+WHERE report_id = {report_id:String}
+ORDER BY revision, received_at, kafka_offset
+"""
+
+REPORT_CURRENT = """
+SELECT * FROM canonical_reports FINAL WHERE report_id = {report_id:String}
+"""
+
+
+def weekly(db: Database, week: str, area: str = "", party: str = "") -> list[dict[str, Any]]:
+    return db.rows(WEEKLY_COMPLIANCE, week=week, area=area, party=party)
+
+
+def access(db: Database, week: str, area: str = "") -> list[dict[str, Any]]:
+    return db.rows(WEEKLY_ACCESS, week=week, area=area)
+
+
+def _keyed(
+    rows: list[dict[str, Any]], keys: tuple[str, ...]
+) -> dict[tuple[Any, ...], dict[str, int]]:
+    return {
+        tuple(r[k] for k in keys): {c: int(v) for c, v in r.items() if c not in keys} for r in rows
+    }
+
+
+def reconcile(db: Database, week: str) -> list[dict[str, Any]]:
+    """Every difference between the stream's metrics and a SQL recount of the week."""
+    differences: list[dict[str, Any]] = []
+    pairs = (
+        ("weekly", weekly(db, week), db.rows(RECOMPUTED_COMPLIANCE, week=week), ("area", "party")),
+        ("access", access(db, week), db.rows(RECOMPUTED_ACCESS, week=week), ("area",)),
+    )
+    for metric, streamed_rows, recounted_rows, keys in pairs:
+        streamed, recounted = _keyed(streamed_rows, keys), _keyed(recounted_rows, keys)
+        for key in sorted(set(streamed) | set(recounted)):
+            if streamed.get(key) != recounted.get(key):
+                differences.append(
+                    {
+                        "metric": metric,
+                        "week": week,
+                        "key": dict(zip(keys, key, strict=True)),
+                        "streamed": streamed.get(key),
+                        "recounted": recounted.get(key),
+                    }
+                )
+    return differences
+
+
+def weeks(db: Database) -> list[str]:
+    return [str(r["week"]) for r in db.rows(WEEKS)]

@@ -1,0 +1,122 @@
+"""Thin HTTP handlers of the query API (CONTRACT sections 3 and 4)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from core.http import Problem
+from core.keys import ApiKey, Role
+from schemas import area_list, party_list
+from services.store import queries
+from services.store.params import check_area, check_party, check_week
+from services.store.state import StoreState, state
+
+router = APIRouter()
+State = Annotated[StoreState, Depends(state)]
+
+
+def _reader(request: Request) -> ApiKey:
+    return state(request).auth_reader(request)
+
+
+def _anyone(request: Request) -> ApiKey:
+    return state(request).auth_any(request)
+
+
+def utc_text(moment: datetime) -> str:
+    """ClickHouse hands back naive UTC datetimes; answer RFC 3339 with an offset."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+Reader = Annotated[ApiKey, Depends(_reader)]
+Anyone = Annotated[ApiKey, Depends(_anyone)]
+
+
+@router.get("/v1/metrics/weekly", summary="Weekly compliance per area and perpetrator")
+def weekly(
+    st: State, _key: Reader, week: str, area: str | None = None, party: str | None = None
+) -> dict[str, Any]:
+    rows = queries.weekly(st.db, check_week(week), check_area(area), check_party(party))
+    return {"week": week, "rows": rows}
+
+
+@router.get("/v1/metrics/access", summary="Weekly deliveries and access requests per area")
+def access(st: State, _key: Reader, week: str, area: str | None = None) -> dict[str, Any]:
+    return {"week": week, "rows": queries.access(st.db, check_week(week), check_area(area))}
+
+
+@router.get("/v1/verify", summary="Reconcile the stream's metrics with a SQL recount")
+def verify(st: State, _key: Reader, week: str | None = None) -> dict[str, Any]:
+    weeks = [check_week(week)] if week else queries.weeks(st.db)
+    differences = [d for w in weeks for d in queries.reconcile(st.db, w)]
+    return {"weeks": weeks, "ok": not differences, "differences": differences}
+
+
+@router.get("/v1/reports/{report_id}", summary="Every revision of a report and its state")
+def report(st: State, key: Anyone, report_id: str) -> dict[str, Any]:
+    current = st.db.rows(queries.REPORT_CURRENT, report_id=report_id)
+    revisions = st.db.rows(queries.REPORT_REVISIONS, report_id=report_id)
+    owner = current[0]["org"] if current else (revisions[0]["org"] if revisions else None)
+    if owner is None or (key.role is Role.PARTNER and owner != key.org):
+        raise Problem(404, f"no report {report_id!r} visible to this key")
+    state_row = current[0] if current else None
+    return {
+        "report_id": report_id,
+        "owner": owner,
+        "revisions": [
+            {
+                "revision": r["revision"],
+                "org": r["org"],
+                "key_name": r["key_name"],
+                "received_at": utc_text(r["received_at"]),
+                "content_hash": r["content_hash"],
+                "report": orjson.loads(r["report_json"]),
+            }
+            for r in revisions
+        ],
+        "current": None if state_row is None else orjson.loads(state_row["report_json"]),
+        "classification": None
+        if state_row is None
+        else {
+            "week": state_row["week"],
+            "counts": state_row["counts"],
+            "exempt": state_row["exempt"],
+            "exempt_reason": state_row["exempt_reason"],
+            "verification": state_row["verification"],
+        },
+    }
+
+
+@router.get("/v1/reference/areas", summary="Area codes and their attributes")
+def areas(_key: Anyone) -> list[dict[str, Any]]:
+    return [a.model_dump() for a in area_list()]
+
+
+@router.get("/v1/reference/parties", summary="Party codes; designated ones are exempt")
+def parties(_key: Anyone) -> list[dict[str, Any]]:
+    return [p.model_dump() for p in party_list()]
+
+
+@router.get("/healthz", include_in_schema=False)
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", include_in_schema=False)
+def readyz(st: State) -> JSONResponse:
+    checks = st.readiness()
+    ok = all(checks.values())
+    body = {"ready": ok, "checks": checks, "error": st.sink.last_error}
+    return JSONResponse(body, status_code=200 if ok else 503)
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(st: State) -> Response:
+    return Response(generate_latest(st.metrics.registry), media_type=CONTENT_TYPE_LATEST)

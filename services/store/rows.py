@@ -1,0 +1,84 @@
+"""Topic records → ClickHouse rows, validated with the contract's models at this boundary."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from schemas import CanonicalReport, DeadLetter, WeeklyAccess, WeeklyCompliance, decode_envelope
+
+
+@dataclass(frozen=True)
+class Row:
+    table: str
+    values: list[Any]
+
+
+RAW_COLUMNS = [
+    "report_id", "revision", "kind", "org", "key_name", "received_at", "occurred_at", "area",
+    "retracted", "schema_version", "content_hash", "report_json", "kafka_partition",
+    "kafka_offset",
+]  # fmt: skip
+DEAD_LETTER_COLUMNS = [*DeadLetter.model_fields, "kafka_partition", "kafka_offset"]
+TABLES = {
+    "raw_reports": RAW_COLUMNS,
+    "canonical_reports": list(CanonicalReport.model_fields),
+    "weekly_compliance_snapshots": list(WeeklyCompliance.model_fields),
+    "weekly_access_snapshots": list(WeeklyAccess.model_fields),
+    "dead_letters": DEAD_LETTER_COLUMNS,
+}
+
+
+def raw_row(value: bytes, partition: int, offset: int) -> list[Row]:
+    envelope = decode_envelope(value)
+    report = envelope.report
+    values = [
+        report.report_id,
+        report.revision,
+        report.kind,
+        envelope.org,
+        envelope.key_name,
+        envelope.received_at,
+        report.occurred_at,
+        getattr(report, "area", ""),
+        report.retracted,
+        envelope.schema_version,
+        envelope.content_hash,
+        orjson.dumps(report.model_dump(mode="json")).decode(),
+        partition,
+        offset,
+    ]
+    return [Row("raw_reports", values)]
+
+
+def canonical_row(value: bytes, _partition: int, _offset: int) -> list[Row]:
+    record = CanonicalReport.model_validate_json(value)
+    return [Row("canonical_reports", [getattr(record, c) for c in TABLES["canonical_reports"]])]
+
+
+def metric_row(value: bytes, _partition: int, _offset: int) -> list[Row]:
+    data = orjson.loads(value)
+    kind = data.pop("type")
+    if kind == "compliance":
+        model: Any = WeeklyCompliance.model_validate(data)
+        table = "weekly_compliance_snapshots"
+    else:
+        model = WeeklyAccess.model_validate(data)
+        table = "weekly_access_snapshots"
+    return [Row(table, [getattr(model, c) for c in TABLES[table]])]
+
+
+def dead_letter_row(value: bytes, partition: int, offset: int) -> list[Row]:
+    record = DeadLetter.model_validate_json(value)
+    return [
+        Row(
+            "dead_letters",
+            [*(getattr(record, c) for c in DeadLetter.model_fields), partition, offset],
+        )
+    ]
+
+
+Converter = Callable[[bytes, int, int], list[Row]]

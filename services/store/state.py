@@ -1,0 +1,60 @@
+"""What the store's handlers share: the database, the sink thread, keys and metrics."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from core.http import require_roles
+from core.keys import ApiKey, KeyStore, Role
+from core.settings import Settings
+from schemas import topic_names
+from services.store.database import Database
+from services.store.rows import canonical_row, dead_letter_row, metric_row, raw_row
+from services.store.sink import Sink
+from services.store.telemetry import StoreMetrics
+
+
+class StoreState:
+    def __init__(self, settings: Settings, database: Database | None = None) -> None:
+        self.settings = settings
+        self.db = database or Database(settings.clickhouse_url)
+        self.keys = KeyStore(settings)
+        self.metrics = StoreMetrics()
+        names = topic_names(settings.topic_prefix)
+        self.sink = Sink(
+            bootstrap=settings.bootstrap_servers,
+            group_id=f"{settings.topic_prefix}truce-store-sink",
+            converters={
+                names.reports: raw_row,
+                names.events: canonical_row,
+                names.metrics: metric_row,
+                names.deadletter: dead_letter_row,
+            },
+            insert=self.db.insert,
+            metrics=self.metrics,
+        )
+        self._readers = require_roles(lambda: self.keys, Role.MONITOR, Role.TASKFORCE)
+        self._anyone = require_roles(lambda: self.keys, *Role)
+
+    def start(self) -> None:
+        self.db.migrate()
+        self.sink.start()
+
+    def stop(self) -> None:
+        self.sink.stop()
+        self.sink.join(timeout=15)
+        self.db.close()
+
+    def auth_reader(self, request: Request) -> ApiKey:
+        return self._readers(request)
+
+    def auth_any(self, request: Request) -> ApiKey:
+        return self._anyone(request)
+
+    def readiness(self) -> dict[str, bool]:
+        return {"clickhouse": self.db.answers(), "sink": self.sink.healthy.is_set()}
+
+
+def state(request: Request) -> StoreState:
+    st: StoreState = request.app.state.store
+    return st
