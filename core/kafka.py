@@ -82,3 +82,25 @@ def ensure_topics(
                 admin.create_topics(wanted)
     finally:
         admin.close()
+
+
+def consumer_lag(bootstrap: str, group_id: str, topics: Iterable[str]) -> dict[str, int]:
+    """Per topic: records not yet committed by ``group_id`` (end offset - committed)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    admin = admin_client(bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    try:
+        committed = admin.list_group_offsets(group_id).get(group_id, {})
+        lag: dict[str, int] = {}
+        for topic in topics:
+            partitions = consumer.partitions_for_topic(topic) or set()
+            tps = [TopicPartition(topic, p) for p in partitions]
+            ends = consumer.end_offsets(tps) if tps else {}
+            lag[topic] = sum(
+                end - (committed[tp].offset if tp in committed else 0) for tp, end in ends.items()
+            )
+        return lag
+    finally:
+        consumer.close()
+        admin.close()

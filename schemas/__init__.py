@@ -44,7 +44,9 @@ from schemas.topics import (
     FOLDED,
     METRICS,
     REPORTS,
+    GroupNames,
     TopicNames,
+    group_names,
     topic_names,
 )
 from schemas.upcasters import SCHEMA_VERSION, UPCASTERS, SchemaVersionError, upcast
@@ -71,6 +73,7 @@ __all__ = [
     "DeadLetter",
     "Delivery",
     "Designation",
+    "GroupNames",
     "Party",
     "Report",
     "ReportBase",
@@ -89,6 +92,7 @@ __all__ = [
     "decode_envelope",
     "encode_envelope",
     "format_utc",
+    "group_names",
     "make_envelope",
     "parse_report",
     "parse_rfc3339",

@@ -51,3 +51,20 @@ def topic_names(prefix: str = "") -> TopicNames:
         deadletter=prefix + DEADLETTER,
         deliveries=prefix + DELIVERIES,
     )
+
+
+STREAMS_GROUP = "truce-streams"
+"""The stream worker's Faust application id (its consumer group)."""
+STORE_SINK_GROUP = "truce-store-sink"
+"""The store's ClickHouse sink consumer group."""
+
+
+@dataclass(frozen=True, slots=True)
+class GroupNames:
+    streams: str
+    store_sink: str
+
+
+def group_names(prefix: str = "") -> GroupNames:
+    """Consumer group names under the same prefix as the topics."""
+    return GroupNames(streams=prefix + STREAMS_GROUP, store_sink=prefix + STORE_SINK_GROUP)

@@ -118,6 +118,9 @@ def status(
         mark = "[green]yes[/]" if proc["ready"] else "[red]no[/]"
         table.add_row(name, proc["endpoint"], str(proc["pid"] or "-"), mark, str(proc["restarts"]))
     out.print(table)
+    for group, topics in info["lag"].items():
+        behind = ", ".join(f"{topic}: {lag}" for topic, lag in topics.items()) or "no commits yet"
+        out.print(f"consumer lag ({group}): {behind}")
     out.print("ready" if info["ready"] else "[red]not ready[/]")
 
 

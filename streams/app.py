@@ -17,7 +17,7 @@ import structlog
 from faust.web import Request, Response, View
 
 from core.settings import Settings
-from schemas import parties, topic_names, upcast
+from schemas import group_names, parties, topic_names, upcast
 from streams.logic.stage1 import Emit, Stage1
 from streams.logic.stage2 import Stage2
 
@@ -34,7 +34,7 @@ def create_app(settings: Settings) -> faust.App:
     names = topic_names(settings.topic_prefix)
     partitions = settings.kafka_partitions
     app = faust.App(
-        f"{settings.topic_prefix}truce-streams",
+        group_names(settings.topic_prefix).streams,
         broker=f"kafka://{settings.bootstrap_servers}",
         store="rocksdb://",
         datadir=str(settings.streams_dir),

@@ -10,7 +10,9 @@ import time
 from typing import Any
 
 from core.errors import ProcessError
+from core.kafka import consumer_lag
 from core.settings import Settings
+from schemas import group_names, topic_names
 from services.runtime.broker import log_tail
 from services.runtime.processes import process_specs
 from services.runtime.supervisor import pid_alive, read_state, state_path
@@ -104,6 +106,7 @@ def status(settings: Settings) -> dict[str, Any]:
             "ready": alive and spec.ready(),
             "restarts": info.get("restarts", 0),
         }
+    kafka_ready = processes.get("kafka", {"ready": running})["ready"]
     return {
         "ingest_url": settings.ingest_url,
         "query_url": settings.query_url,
@@ -114,4 +117,25 @@ def status(settings: Settings) -> dict[str, Any]:
         "ready": running and all(p["ready"] for p in processes.values()),
         "error": state.get("error"),
         "processes": processes,
+        "lag": consumer_lags(settings) if running and kafka_ready else {},
     }
+
+
+def consumer_lags(settings: Settings) -> dict[str, dict[str, int]]:
+    """Records each consumer group has not committed yet, per topic."""
+    names = topic_names(settings.topic_prefix)
+    consumers = group_names(settings.topic_prefix)
+    groups = {
+        "streams": (consumers.streams, [names.reports, names.folded]),
+        "store": (
+            consumers.store_sink,
+            [names.reports, names.events, names.metrics, names.deadletter],
+        ),
+    }
+    lags: dict[str, dict[str, int]] = {}
+    for name, (group, topics) in groups.items():
+        try:
+            lags[name] = consumer_lag(settings.bootstrap_servers, group, topics)
+        except Exception:  # a group that never committed yet, or the broker just went away
+            lags[name] = {}
+    return lags

@@ -7,7 +7,7 @@ from fastapi import Request
 from core.http import require_roles
 from core.keys import ApiKey, KeyStore, Role
 from core.settings import Settings
-from schemas import topic_names
+from schemas import group_names, topic_names
 from services.store.database import Database
 from services.store.rows import canonical_row, dead_letter_row, metric_row, raw_row
 from services.store.sink import Sink
@@ -23,7 +23,7 @@ class StoreState:
         names = topic_names(settings.topic_prefix)
         self.sink = Sink(
             bootstrap=settings.bootstrap_servers,
-            group_id=f"{settings.topic_prefix}truce-store-sink",
+            group_id=group_names(settings.topic_prefix).store_sink,
             converters={
                 names.reports: raw_row,
                 names.events: canonical_row,
