@@ -26,12 +26,12 @@ router = APIRouter()
 State = Annotated[IngestState, Depends(state)]
 
 
-def _submitter(request: Request) -> ApiKey:
-    return state(request).auth_submit(request)
+async def _submitter(request: Request) -> ApiKey:
+    return (await state(request)).auth_submit(request)
 
 
-def _reader(request: Request) -> ApiKey:
-    return state(request).auth_any(request)
+async def _reader(request: Request) -> ApiKey:
+    return (await state(request)).auth_any(request)
 
 
 Submitter = Annotated[ApiKey, Depends(_submitter)]

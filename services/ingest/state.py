@@ -67,6 +67,6 @@ class IngestState:
         return {"kafka": self.kafka_answers(), "ledger": self.follower.caught_up.is_set()}
 
 
-def state(request: Request) -> IngestState:
+async def state(request: Request) -> IngestState:
     st: IngestState = request.app.state.ingest
     return st

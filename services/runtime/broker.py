@@ -115,7 +115,11 @@ def format_storage(settings: Settings, properties: Path) -> None:
     if (settings.kafka_data_dir / "meta.properties").exists():
         return
     cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-    cmd = [*_java(settings), "kafka.tools.StorageTool", "format", "-t", cid, "-c", str(properties)]
+    # "--cluster-id=" form: a random id may start with "-", which argparse would misread
+    cmd = [
+        *_java(settings), "kafka.tools.StorageTool", "format", f"--cluster-id={cid}",
+        f"--config={properties}",
+    ]  # fmt: skip
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise BrokerError(
