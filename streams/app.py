@@ -48,7 +48,8 @@ def create_app(settings: Settings) -> faust.App:
         broker_commit_every=2000,
         broker_commit_interval=1.0,
         stream_buffer_maxsize=8192,
-        producer_linger_ms=5,
+        producer_linger_ms=20,
+        producer_max_batch_size=256 * 1024,
         producer_acks=-1,
         table_standby_replicas=0,
         key_serializer="raw",
@@ -74,9 +75,11 @@ def create_app(settings: Settings) -> faust.App:
 
     stage1 = Stage1(table("histories"), table("verifications"))
     designated = {code: party.designated for code, party in parties().items()}
-    stage2 = Stage2(
-        designated, table("placed"), table("buckets"), table("area_weeks"), table("designations")
-    )
+    stage2 = Stage2(designated, table("placed"), table("designations"))
+
+    @app.on_rebalance_complete.connect  # type: ignore[arg-type]
+    async def _partitions_changed(sender: Any, **_: Any) -> None:
+        stage2.reset()  # the derived index covers the assigned partitions only
 
     async def send(emits: Iterable[Emit]) -> None:
         for emit in emits:

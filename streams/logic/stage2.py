@@ -1,16 +1,20 @@
 """Stage two, keyed by area: classify (exemption), aggregate per (ISO week, area) and emit
 canonical reports and metric snapshots.
 
-Everything an area needs is in one partition: its reports, its designations and its
-weekly buckets. Snapshots are versioned by the offset of the input record in that
-partition (monotonic, deterministic on replay); canonical reports by
-``seq << 40 | offset``. Buckets are recomputed from per-report state, never incremented,
-and every week a report was ever placed in is recomputed, so replays after a crash heal.
+Everything an area needs is in one partition: its reports and its designations. Per-report
+state (``placed``) and designations are the only persistent tables; the weekly totals are
+an in-memory index derived from them, updated by delta on each record and rebuilt from
+the tables whenever the worker starts or its partitions change. A crash therefore cannot
+leave totals out of step with the per-report state they are derived from.
+
+Snapshots are versioned by the offset of the input record in its partition (monotonic,
+and the same on replay); canonical reports by ``seq << 40 | offset``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from streams.logic.aggregates import ACCESS_FIELDS, COMPLIANCE_FIELDS, Member, access, compliance
@@ -20,63 +24,153 @@ from streams.logic.stage1 import SEQ_SHIFT, Emit
 from streams.logic.weeks import iso_week, parse_utc
 
 Table = MutableMapping[str, Any]
+COUNTED_KINDS = frozenset({"violation", "delivery", "access_request"})
+
+
+@dataclass
+class AreaIndex:
+    """The live reports of one area by week, with running totals per week."""
+
+    where: dict[str, str] = field(default_factory=dict)  # report_id -> week
+    members: dict[str, dict[str, Member]] = field(default_factory=dict)  # week -> rid -> member
+    compliance: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    access: dict[str, dict[str, int]] = field(default_factory=dict)
+    parties: dict[str, set[str]] = field(default_factory=dict)  # week -> parties ever shown
+    facts: list[DesignationFact] = field(default_factory=list)
+
+    def show(self, week: str, party: str) -> None:
+        """Remember a row was published, so it is re-published (as zero) once emptied."""
+        if party:
+            self.parties.setdefault(week, set()).add(party)
+        else:
+            self.access.setdefault(week, dict.fromkeys(ACCESS_FIELDS, 0))
+
+    def remove(self, rid: str) -> str | None:
+        week = self.where.pop(rid, None)
+        if week is not None:
+            member = self.members[week].pop(rid)
+            self._apply(week, member, -1)
+        return week
+
+    def add(self, week: str, member: Member) -> None:
+        self.where[member.report_id] = week
+        self.members.setdefault(week, {})[member.report_id] = member
+        self._apply(week, member, +1)
+
+    def _apply(self, week: str, member: Member, sign: int) -> None:
+        for party, row in compliance([member]).items():
+            totals = self.compliance.setdefault(week, {}).setdefault(
+                party, dict.fromkeys(COMPLIANCE_FIELDS, 0)
+            )
+            for name, value in row.items():
+                totals[name] += sign * value
+            self.parties.setdefault(week, set()).add(party)
+        access_row = access([member])
+        if access_row is not None:
+            totals = self.access.setdefault(week, dict.fromkeys(ACCESS_FIELDS, 0))
+            for name, value in access_row.items():
+                totals[name] += sign * value
 
 
 class Stage2:
-    """Owns the tables of one area partition."""
+    """Owns the tables of the area partitions assigned to this worker."""
 
-    def __init__(
-        self,
-        designated: Mapping[str, bool],
-        placed: Table,
-        buckets: Table,
-        area_weeks: Table,
-        designations: Table,
-    ) -> None:
+    def __init__(self, designated: Mapping[str, bool], placed: Table, designations: Table) -> None:
         self.designated = designated
-        self.placed = placed  # "area|report_id" -> {"folded": ..., "weeks": [...]}
-        self.buckets = (
-            buckets  # "week|area" -> {"members": [...], "parties": [...], "access": bool}
-        )
-        self.area_weeks = area_weeks  # area -> [weeks]
+        self.placed = placed  # "area|report_id" -> {"folded": ..., "shown": [[week, party]]}
         self.designations = designations  # area -> {designation_id: fact}
+        self._areas: dict[str, AreaIndex] | None = None
 
+    def reset(self) -> None:
+        """Forget the derived index (partitions changed); it is rebuilt on the next record."""
+        self._areas = None
+
+    # -- derived index ---------------------------------------------------------
+    def _index(self, area: str) -> AreaIndex:
+        if self._areas is None:
+            self._areas = {}
+            for key, state in list(self.placed.items()):
+                index = self._get(str(key).partition("|")[0])
+                self._place(index, state["folded"])
+                for week, party in state["shown"]:
+                    index.show(week, party)
+        return self._get(area)
+
+    def _get(self, area: str) -> AreaIndex:
+        assert self._areas is not None
+        index = self._areas.get(area)
+        if index is None:
+            index = AreaIndex(facts=self._facts(area))
+            self._areas[area] = index
+        return index
+
+    def _facts(self, area: str) -> list[DesignationFact]:
+        return [DesignationFact(**f) for f in self.designations.get(area, {}).values()]
+
+    def _member(self, index: AreaIndex, folded: Mapping[str, Any]) -> Member:
+        report = folded["report"]
+        reason = ""
+        if folded["kind"] == "violation":
+            reason = exemption(report, self.designated, index.facts)
+        return Member(
+            str(folded["report_id"]),
+            str(folded["kind"]),
+            report,
+            bool(reason),
+            str(folded["verification"]),
+        )
+
+    def _place(self, index: AreaIndex, folded: Mapping[str, Any]) -> None:
+        index.remove(str(folded["report_id"]))
+        if folded["removed"] or folded["kind"] not in COUNTED_KINDS:
+            return
+        week = iso_week(parse_utc(str(folded["report"]["occurred_at"])))
+        index.add(week, self._member(index, folded))
+
+    # -- records ---------------------------------------------------------------
     def handle(self, folded: dict[str, Any], offset: int) -> list[Emit]:
         rid, area = str(folded["report_id"]), str(folded["area"])
-        stored = self.placed.get(f"{area}|{rid}")
+        key = f"{area}|{rid}"
+        index = self._index(area)
+        stored = self.placed.get(key)
         if stored is not None and int(stored["folded"]["seq"]) > int(folded["seq"]):
             folded = stored["folded"]  # an older state redelivered: keep, but re-emit
-        weeks = set(stored["weeks"]) if stored else set()
-        if not folded["removed"]:
-            week = iso_week(parse_utc(str(folded["report"]["occurred_at"])))
-            weeks.add(week)
-            self._join_bucket(week, area, rid)
-        self.placed[f"{area}|{rid}"] = {"folded": folded, "weeks": sorted(weeks)}
+        shown = {tuple(pair) for pair in stored["shown"]} if stored else set()
+        row = _row_of(folded)
+        if row is not None:
+            shown.add(row)
+        self.placed[key] = {"folded": folded, "shown": sorted(shown)}
+        for week, party in shown:
+            index.show(week, party)
         emits: list[Emit] = []
         if folded["kind"] == "designation":
             self._update_designation(area, folded)
-            weeks = set(self.area_weeks.get(area, []))
-            for week in sorted(weeks):
-                emits.extend(self._recompute(week, area, offset, canonical_for="violation"))
-            if not folded["removed"]:
-                emits.append(self._canonical(folded, area, offset))
-            return emits
-        for week in sorted(weeks):
-            emits.extend(self._recompute(week, area, offset, canonical_for=None))
+            index.facts = self._facts(area)
+            for member_folded in self._area_folded(area):
+                self._place(index, member_folded)
+            every_row = {(w, p) for w, parties in index.parties.items() for p in parties}
+            every_row |= {(w, "") for w in index.access}
+            emits.extend(self._snapshots(index, every_row, area, offset))
+            for week_members in index.members.values():
+                for member in week_members.values():
+                    if member.kind == "violation":
+                        member_folded = self.placed[f"{area}|{member.report_id}"]["folded"]
+                        emits.append(self._canonical(member_folded, area, offset))
+        else:
+            self._place(index, folded)
+            emits.extend(self._snapshots(index, shown, area, offset))
         if not folded["removed"]:
             emits.append(self._canonical(folded, area, offset))
         return emits
 
-    # -- state -----------------------------------------------------------------
-    def _join_bucket(self, week: str, area: str, rid: str) -> None:
-        key = f"{week}|{area}"
-        bucket = self.buckets.get(key) or {"members": [], "parties": [], "access": False}
-        if rid not in bucket["members"]:
-            bucket = {**bucket, "members": [*bucket["members"], rid]}
-            self.buckets[key] = bucket
-        weeks = self.area_weeks.get(area, [])
-        if week not in weeks:
-            self.area_weeks[area] = sorted([*weeks, week])
+    def _area_folded(self, area: str) -> list[Mapping[str, Any]]:
+        assert self._areas is not None
+        index = self._areas[area]
+        return [
+            self.placed[f"{area}|{rid}"]["folded"]
+            for members in index.members.values()
+            for rid in members
+        ]
 
     def _update_designation(self, area: str, folded: dict[str, Any]) -> None:
         facts = dict(self.designations.get(area, {}))
@@ -94,81 +188,52 @@ class Stage2:
             }
         self.designations[area] = facts
 
-    def _facts(self, area: str) -> list[DesignationFact]:
-        return [DesignationFact(**f) for f in self.designations.get(area, {}).values()]
-
-    def _exempt_reason(self, report: Mapping[str, Any], area: str) -> str:
-        if report.get("kind") != "violation":
-            return ""
-        return exemption(report, self.designated, self._facts(area))
-
     # -- outputs ---------------------------------------------------------------
-    def _members(self, week: str, area: str) -> tuple[list[Member], list[str]]:
-        bucket = self.buckets.get(f"{week}|{area}") or {"members": []}
-        members: list[Member] = []
-        for rid in bucket["members"]:
-            state = self.placed.get(f"{area}|{rid}")
-            if state is None:
-                continue
-            folded = state["folded"]
-            if folded["removed"] or folded["area"] != area:
-                continue
-            report = folded["report"]
-            if iso_week(parse_utc(str(report["occurred_at"]))) != week:
-                continue
-            exempt = bool(self._exempt_reason(report, area))
-            members.append(Member(rid, folded["kind"], report, exempt, folded["verification"]))
-        return members, [m.report_id for m in members]
-
-    def _recompute(
-        self, week: str, area: str, offset: int, canonical_for: str | None
+    def _snapshots(
+        self, index: AreaIndex, rows: set[tuple[str, str]], area: str, offset: int
     ) -> list[Emit]:
-        key = f"{week}|{area}"
-        members, live = self._members(week, area)
-        bucket = self.buckets.get(key) or {"members": [], "parties": [], "access": False}
-        rows = compliance(members)
-        access_row = access(members)
-        parties = sorted(set(bucket["parties"]) | set(rows))
-        had_access = bool(bucket["access"]) or access_row is not None
-        self.buckets[key] = {"members": live, "parties": parties, "access": had_access}
-        emits = [
-            Emit(
-                "metrics",
-                f"compliance|{week}|{area}|{party}",
-                {
-                    "type": "compliance",
-                    "week": week,
-                    "area": area,
-                    "party": party,
-                    **rows.get(party, dict.fromkeys(COMPLIANCE_FIELDS, 0)),
-                    "version": offset,
-                },
-            )
-            for party in parties
-        ]
-        if had_access:
-            emits.append(
-                Emit(
-                    "metrics",
-                    f"access|{week}|{area}",
-                    {
-                        "type": "access",
-                        "week": week,
-                        "area": area,
-                        **(access_row or dict.fromkeys(ACCESS_FIELDS, 0)),
-                        "version": offset,
-                    },
+        """The current value of each (week, party) row; party "" is the week's access row."""
+        emits: list[Emit] = []
+        for week, party in sorted(rows):
+            if party:
+                totals = index.compliance.get(week, {}).get(party)
+                emits.append(
+                    Emit(
+                        "metrics",
+                        f"compliance|{week}|{area}|{party}",
+                        {
+                            "type": "compliance",
+                            "week": week,
+                            "area": area,
+                            "party": party,
+                            **(totals or dict.fromkeys(COMPLIANCE_FIELDS, 0)),
+                            "version": offset,
+                        },
+                    )
                 )
-            )
-        if canonical_for is not None:
-            for member in members:
-                if member.kind == canonical_for:
-                    folded = self.placed[f"{area}|{member.report_id}"]["folded"]
-                    emits.append(self._canonical(folded, area, offset))
+            else:
+                totals = index.access.get(week)
+                emits.append(
+                    Emit(
+                        "metrics",
+                        f"access|{week}|{area}",
+                        {
+                            "type": "access",
+                            "week": week,
+                            "area": area,
+                            **(totals or dict.fromkeys(ACCESS_FIELDS, 0)),
+                            "version": offset,
+                        },
+                    )
+                )
         return emits
 
-    def _canonical(self, folded: dict[str, Any], area: str, offset: int) -> Emit:
+    def _canonical(self, folded: Mapping[str, Any], area: str, offset: int) -> Emit:
         report = folded["report"]
+        reason = ""
+        if folded["kind"] == "violation":
+            assert self._areas is not None
+            reason = exemption(report, self.designated, self._areas[area].facts)
         return Emit(
             "events",
             str(folded["report_id"]),
@@ -177,7 +242,17 @@ class Stage2:
                 version=(int(folded["seq"]) << SEQ_SHIFT) | offset,
                 org=str(folded["org"]),
                 received_at=str(folded["received_at"]),
-                exempt_reason=self._exempt_reason(report, area),
+                exempt_reason=reason,
                 verification=str(folded["verification"]),
             ),
         )
+
+
+def _row_of(folded: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The published row a report contributes to: (week, perpetrator) for a violation,
+    (week, "") for the access row of a delivery or request; None otherwise."""
+    if folded["removed"] or folded["kind"] not in COUNTED_KINDS:
+        return None
+    report = folded["report"]
+    week = iso_week(parse_utc(str(report["occurred_at"])))
+    return (week, str(report["perpetrator"])) if folded["kind"] == "violation" else (week, "")

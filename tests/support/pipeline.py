@@ -85,13 +85,24 @@ def run(
         _replay(inputs[p], tables, lambda t, rec, _o: Stage1(t[0], t[1]).handle(rec), route,
                 crashes, rng)  # fmt: skip
     for p in range(partitions):
-        tables2: list[dict[str, Any]] = [{}, {}, {}, {}]
-        _replay(
-            folded[p], tables2,
-            lambda t, rec, offset: Stage2(designated, t[0], t[1], t[2], t[3]).handle(rec, offset),
-            route, crashes, rng,
-        )  # fmt: skip
+        tables2: list[dict[str, Any]] = [{}, {}]
+        _replay(folded[p], tables2, _Classifier(designated), route, crashes, rng)
     return sinks
+
+
+class _Classifier:
+    """One stage-two worker; a new one (empty derived index) after every crash."""
+
+    def __init__(self, designated: dict[str, bool]) -> None:
+        self.designated = designated
+        self.worker: Stage2 | None = None
+
+    def __call__(
+        self, tables: list[dict[str, Any]], record: dict[str, Any], offset: int
+    ) -> list[Emit]:
+        if self.worker is None or self.worker.placed is not tables[0]:
+            self.worker = Stage2(self.designated, tables[0], tables[1])
+        return self.worker.handle(record, offset)
 
 
 def _replay(records, tables, handle, route, crashes, rng) -> None:  # type: ignore[no-untyped-def]
@@ -106,7 +117,8 @@ def _replay(records, tables, handle, route, crashes, rng) -> None:  # type: igno
             if rng.random() < 0.5:  # table writes since the checkpoint lost, outputs sent
                 route(emits)
                 tables[:] = copy.deepcopy(checkpoint_tables)
-            # else: this record's outputs lost, every table write kept
+            else:  # this record's outputs lost, every table write kept
+                tables[:] = [dict(t) for t in tables]  # same content, new process
             offset = checkpoint
             continue
         route(emits)
