@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     )
 
     log_level: str = Field(default="INFO", description="Log level of every process.")
+    rules_file: Path | None = Field(
+        default=None, description="Spike-rule thresholds (YAML); empty means streams/rules.yaml."
+    )
     deploy_dir: Path = Field(
         default_factory=_default_deploy_dir,
         description="The repo's deploy/ folder (Kafka pom, properties, configs).",

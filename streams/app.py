@@ -17,7 +17,8 @@ import structlog
 from faust.web import Request, Response, View
 
 from core.settings import Settings
-from schemas import group_names, parties, topic_names, upcast
+from schemas import areas, group_names, parties, topic_names, upcast
+from streams.logic.rules import load_rules
 from streams.logic.stage1 import Emit, Stage1
 from streams.logic.stage2 import Stage2
 
@@ -67,6 +68,7 @@ def create_app(settings: Settings) -> faust.App:
         "events": topic(names.events, compacted=True),
         "metrics": topic(names.metrics, compacted=True),
         "deadletter": topic(names.deadletter),
+        "alerts": topic(names.alerts),  # keyed by fingerprint; the history the alerter reads
     }
 
     def table(name: str) -> Any:
@@ -75,7 +77,15 @@ def create_app(settings: Settings) -> faust.App:
 
     stage1 = Stage1(table("histories"), table("verifications"))
     designated = {code: party.designated for code, party in parties().items()}
-    stage2 = Stage2(designated, table("placed"), table("designations"))
+    besieged = frozenset(code for code, area in areas().items() if area.besieged)
+    stage2 = Stage2(
+        designated,
+        table("placed"),
+        table("designations"),
+        table("alerts"),
+        load_rules(settings.rules_file),
+        besieged,
+    )
 
     @app.on_rebalance_complete.connect  # type: ignore[arg-type]
     async def _partitions_changed(sender: Any, **_: Any) -> None:

@@ -13,13 +13,17 @@ and the same on replay); canonical reports by ``seq << 40 | offset``.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from streams.logic import spikes
 from streams.logic.aggregates import ACCESS_FIELDS, COMPLIANCE_FIELDS, Member, access, compliance
 from streams.logic.canonical import canonical
 from streams.logic.exemption import DesignationFact, exemption
+from streams.logic.rules import RuleConfig
 from streams.logic.stage1 import SEQ_SHIFT, Emit
 from streams.logic.weeks import iso_week, parse_utc
 
@@ -37,6 +41,11 @@ class AreaIndex:
     access: dict[str, dict[str, int]] = field(default_factory=dict)
     parties: dict[str, set[str]] = field(default_factory=dict)  # week -> parties ever shown
     facts: list[DesignationFact] = field(default_factory=list)
+    # inputs of the spike rules, kept by the same deltas as the weekly totals
+    violations: Counter[date] = field(default_factory=Counter)  # non-exempt, per UTC day
+    seen: Counter[date] = field(default_factory=Counter)  # live reports per UTC day
+    completed: dict[str, date] = field(default_factory=dict)  # rid -> completed delivery day
+    requests: dict[str, tuple[date, str]] = field(default_factory=dict)  # rid -> (day, status)
 
     def show(self, week: str, party: str) -> None:
         """Remember a row was published, so it is re-published (as zero) once emptied."""
@@ -58,6 +67,7 @@ class AreaIndex:
         self._apply(week, member, +1)
 
     def _apply(self, week: str, member: Member, sign: int) -> None:
+        self._apply_rules_inputs(member, sign)
         for party, row in compliance([member]).items():
             totals = self.compliance.setdefault(week, {}).setdefault(
                 party, dict.fromkeys(COMPLIANCE_FIELDS, 0)
@@ -71,12 +81,67 @@ class AreaIndex:
             for name, value in access_row.items():
                 totals[name] += sign * value
 
+    def _apply_rules_inputs(self, member: Member, sign: int) -> None:
+        if member.report.get("retracted"):
+            return
+        day = parse_utc(str(member.report["occurred_at"])).date()
+        _bump(self.seen, day, sign)
+        status = str(member.report.get("status", ""))
+        if member.kind == "violation" and not member.exempt:
+            _bump(self.violations, day, sign)
+        elif member.kind == "delivery" and status == "completed":
+            if sign > 0:
+                self.completed[member.report_id] = day
+            else:
+                self.completed.pop(member.report_id, None)
+        elif member.kind == "access_request":
+            if sign > 0:
+                self.requests[member.report_id] = (day, status)
+            else:
+                self.requests.pop(member.report_id, None)
+
+    def violation_ids(self, first: date, last: date) -> list[str]:
+        """Non-exempt violations between two UTC days (inclusive), for report_ids."""
+        weeks = {iso_week(datetime(d.year, d.month, d.day, tzinfo=UTC)) for d in _days(first, last)}
+        return sorted(
+            m.report_id
+            for week in weeks
+            for m in self.members.get(week, {}).values()
+            if m.kind == "violation"
+            and not m.exempt
+            and not m.report.get("retracted")
+            and first <= parse_utc(str(m.report["occurred_at"])).date() <= last
+        )
+
+
+def _bump(counter: Counter[date], day: date, sign: int) -> None:
+    counter[day] += sign
+    if counter[day] <= 0:
+        del counter[day]
+
+
+def _days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
 
 class Stage2:
     """Owns the tables of the area partitions assigned to this worker."""
 
-    def __init__(self, designated: Mapping[str, bool], placed: Table, designations: Table) -> None:
+    def __init__(
+        self,
+        designated: Mapping[str, bool],
+        placed: Table,
+        designations: Table,
+        alerts: Table | None = None,
+        rules: RuleConfig | None = None,
+        besieged: frozenset[str] = frozenset(),
+    ) -> None:
         self.designated = designated
+        # fingerprint -> the last alert sent; "open|<area>" -> {fingerprint: [subject, day]}
+        self.alerts = alerts if alerts is not None else {}
+        self.rules = rules  # None: no alert rules (unit tests of the metrics)
+        self.besieged = besieged
+        self._clock: datetime | None = None  # event time: the latest occurred_at seen
         self.placed = placed  # "area|report_id" -> {"folded": ..., "shown": [[week, party]]}
         self.designations = designations  # area -> {designation_id: fact}
         self._areas: dict[str, AreaIndex] | None = None
@@ -84,6 +149,7 @@ class Stage2:
     def reset(self) -> None:
         """Forget the derived index (partitions changed); it is rebuilt on the next record."""
         self._areas = None
+        self._clock = None
 
     # -- derived index ---------------------------------------------------------
     def _index(self, area: str) -> AreaIndex:
@@ -121,6 +187,10 @@ class Stage2:
         )
 
     def _place(self, index: AreaIndex, folded: Mapping[str, Any]) -> None:
+        if folded.get("report"):  # event time: the latest occurred_at seen
+            moment = parse_utc(str(folded["report"]["occurred_at"]))
+            if self._clock is None or moment > self._clock:
+                self._clock = moment
         index.remove(str(folded["report_id"]))
         if folded["removed"] or folded["kind"] not in COUNTED_KINDS:
             return
@@ -132,6 +202,7 @@ class Stage2:
         rid, area = str(folded["report_id"]), str(folded["area"])
         key = f"{area}|{rid}"
         index = self._index(area)
+        day_before = self._clock.date() if self._clock is not None else None
         stored = self.placed.get(key)
         if stored is not None and int(stored["folded"]["seq"]) > int(folded["seq"]):
             folded = stored["folded"]  # an older state redelivered: keep, but re-emit
@@ -161,6 +232,68 @@ class Stage2:
             emits.extend(self._snapshots(index, shown, area, offset))
         if not folded["removed"]:
             emits.append(self._canonical(folded, area, offset))
+        if self.rules is not None and self._clock is not None:
+            # a new day of event time ages every area of this worker; otherwise only
+            # the area of this record changed
+            if day_before is None or self._clock.date() > day_before:
+                assert self._areas is not None
+                checked = sorted(self._areas)
+            else:
+                checked = [area]
+            for name in checked:
+                emits.extend(self._evaluate(name, offset))
+        return emits
+
+    # -- spike rules -------------------------------------------------------------
+    def _evaluate(self, area: str, offset: int) -> list[Emit]:
+        assert self.rules is not None
+        assert self._clock is not None
+        assert self._areas is not None
+        index, now = self._areas[area], self._clock
+        today = now.date()
+        first_seen = min(index.seen, default=today)
+        spike = spikes.violation_spike(
+            index.violations, today, self.rules.violation_spike, history_start=first_seen
+        )
+        checks: list[tuple[spikes.Verdict, str, list[str]]] = [
+            (spike, "", index.violation_ids(spike.window_start, spike.window_end))
+        ]
+        if area in self.besieged:
+            last = max(index.completed.values(), default=None)
+            gap = spikes.delivery_gap(last, first_seen, today, self.rules.delivery_gap)
+            checks.append((gap, "", []))
+        # stale requests: every pending one, and every one with an open alert (so that an
+        # answered, retracted or moved request resolves its alert)
+        opened: dict[str, list[str]] = dict(self.alerts.get(f"open|{area}", {}))
+        subjects = {rid: v for rid, v in index.requests.items() if v[1] == "submitted"}
+        for rid, day in opened.values():
+            status = index.requests.get(rid, (today, "retracted"))[1]
+            subjects[rid] = (date.fromisoformat(day), status)
+        stale = self.rules.stale_access_request
+        for rid, (submitted, status) in sorted(subjects.items()):
+            checks.append((spikes.stale_request(submitted, status, today, stale), rid, [rid]))
+        emits: list[Emit] = []
+        for verdict, subject, ids in checks:
+            key = spikes.fingerprint(verdict.rule, area, "", verdict.window, subject)
+            alert = spikes.next_alert(
+                self.alerts.get(key),
+                verdict,
+                area=area,
+                subject=subject,
+                now=now,
+                version=offset,
+                report_ids=ids,
+            )
+            if alert is None:
+                continue
+            self.alerts[key] = alert
+            emits.append(Emit("alerts", key, alert))
+            if subject and alert["state"] == "firing":
+                opened[key] = [subject, subjects[subject][0].isoformat()]
+            elif subject:
+                opened.pop(key, None)
+        if opened != self.alerts.get(f"open|{area}", {}):
+            self.alerts[f"open|{area}"] = opened
         return emits
 
     def _area_folded(self, area: str) -> list[Mapping[str, Any]]:
