@@ -8,11 +8,11 @@ from datetime import date
 from core.http import Problem
 from schemas import areas, parties
 
-_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+_WEEK = re.compile(r"(\d{4})-W(\d{2})", re.ASCII)
 
 
 def check_week(week: str) -> str:
-    match = _WEEK.match(week)
+    match = _WEEK.fullmatch(week)  # not .match: "$" would let a trailing newline in
     valid = False
     if match:
         try:

@@ -66,9 +66,18 @@ GROUP BY area
 ORDER BY area
 """
 
+# Weeks with canonical reports or with non-zero snapshots: a snapshot counting something
+# in a week without any report is a difference too.
 WEEKS = """
-SELECT DISTINCT week FROM canonical_reports FINAL
-WHERE kind IN ('violation', 'delivery', 'access_request') ORDER BY week
+SELECT DISTINCT week FROM (
+    SELECT toString(week) AS week FROM canonical_reports FINAL
+    WHERE kind IN ('violation', 'delivery', 'access_request')
+    UNION ALL
+    SELECT toString(week) FROM weekly_compliance
+    UNION ALL
+    SELECT toString(week) FROM weekly_access
+)
+ORDER BY week
 """
 
 REPORT_REVISIONS = """

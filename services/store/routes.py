@@ -54,7 +54,7 @@ def access(st: State, _key: Reader, week: str, area: str | None = None) -> dict[
 
 @router.get("/v1/verify", summary="Reconcile the stream's metrics with a SQL recount")
 def verify(st: State, _key: Reader, week: str | None = None) -> dict[str, Any]:
-    weeks = [check_week(week)] if week else queries.weeks(st.db)
+    weeks = [check_week(week)] if week is not None else queries.weeks(st.db)
     differences = [d for w in weeks for d in queries.reconcile(st.db, w)]
     return {"weeks": weeks, "ok": not differences, "differences": differences}
 
@@ -63,9 +63,11 @@ def verify(st: State, _key: Reader, week: str | None = None) -> dict[str, Any]:
 def report(st: State, key: Anyone, report_id: str) -> dict[str, Any]:
     current = st.db.rows(queries.REPORT_CURRENT, report_id=report_id)
     revisions = st.db.rows(queries.REPORT_REVISIONS, report_id=report_id)
-    owner = current[0]["org"] if current else (revisions[0]["org"] if revisions else None)
+    owner = current[0]["org"] if current else _first_filer(revisions)
     if owner is None or (key.role is Role.PARTNER and owner != key.org):
         raise Problem(404, f"no report {report_id!r} visible to this key")
+    if key.role is Role.PARTNER:  # another organisation's refused attempt is not shown
+        revisions = [r for r in revisions if r["org"] == key.org]
     state_row = current[0] if current else None
     return {
         "report_id": report_id,
@@ -92,6 +94,16 @@ def report(st: State, key: Anyone, report_id: str) -> dict[str, Any]:
             "verification": state_row["verification"],
         },
     }
+
+
+def _first_filer(revisions: list[dict[str, Any]]) -> str | None:
+    """The owner before the stream has classified the report: the organisation of the
+    first revision in log order (every revision of a report is in one partition), which
+    need not be the lowest revision number."""
+    if not revisions:
+        return None
+    first = min(revisions, key=lambda r: (r["kafka_partition"], r["kafka_offset"]))
+    return str(first["org"])
 
 
 @router.get("/v1/reference/areas", summary="Area codes and their attributes")

@@ -61,13 +61,17 @@ def canonical_row(value: bytes, _partition: int, _offset: int) -> list[Row]:
 
 def metric_row(value: bytes, _partition: int, _offset: int) -> list[Row]:
     data = orjson.loads(value)
-    kind = data.pop("type")
+    if not isinstance(data, dict):
+        raise ValueError(f"a metric snapshot is a JSON object, not {type(data).__name__}")
+    kind = data.pop("type", None)
     if kind == "compliance":
         model: Any = WeeklyCompliance.model_validate(data)
         table = "weekly_compliance_snapshots"
-    else:
+    elif kind == "access":
         model = WeeklyAccess.model_validate(data)
         table = "weekly_access_snapshots"
+    else:
+        raise ValueError(f"unknown metric snapshot type {kind!r}")
     return [Row(table, [getattr(model, c) for c in TABLES[table]])]
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 from kafka import KafkaConsumer
-from pydantic import ValidationError
+from kafka.errors import KafkaError
 
 from services.store.rows import TABLES, Converter, Row
 from services.store.telemetry import StoreMetrics
@@ -108,7 +108,7 @@ class Sink(threading.Thread):
     def _convert(self, convert: Converter, record: Any) -> list[Row]:
         try:
             return convert(record.value, record.partition, record.offset)
-        except (ValidationError, ValueError, KeyError, TypeError) as exc:
+        except Exception as exc:  # whatever the record holds, it must not stop the sink
             self.metrics.undecodable.labels(record.topic).inc()
             log.error(
                 "record does not decode; skipped",
@@ -118,31 +118,55 @@ class Sink(threading.Thread):
             return []
 
     def _flush(self, consumer: Any, rows: dict[str, list[list[Any]]]) -> None:
-        """Insert everything, then commit; on failure pause, back off and retry."""
+        """Insert everything, then commit; on failure pause, back off and retry.
+
+        A failed commit (the group is rebalancing) is retried the same way: inserting the
+        batch again is harmless, and the polls while paused let the rebalance finish."""
         backoff = 0.2
         paused = False
         while True:
+            started = time.perf_counter()
             try:
-                started = time.perf_counter()
                 for table, values in rows.items():
                     self.insert(table, values, TABLES[table])
                     self.metrics.rows.labels(table).inc(len(values))
-                consumer.commit()
-                self.metrics.insert_seconds.observe(time.perf_counter() - started)
-                if paused:
-                    consumer.resume(*consumer.assignment())
-                self.healthy.set()
-                self.last_error = None
-                return
             except Exception as exc:
                 self.metrics.insert_failures.inc()
-                self.healthy.clear()
                 self.last_error = f"clickhouse: {exc}"[:500]
-                log.warning("insert failed; retrying", error=self.last_error, backoff_s=backoff)
-                if not paused:
-                    consumer.pause(*consumer.assignment())
-                    paused = True
-                if self._stop_event.wait(backoff):
-                    raise
-                consumer.poll(timeout_ms=0)  # keep group membership while paused
-                backoff = min(backoff * 2, self.max_backoff_s)
+            else:
+                try:
+                    consumer.commit()
+                except KafkaError as exc:
+                    self.last_error = f"kafka commit: {exc}"[:500]
+                else:
+                    self.metrics.insert_seconds.observe(time.perf_counter() - started)
+                    if paused:
+                        consumer.resume(*consumer.assignment())
+                    self.healthy.set()
+                    self.last_error = None
+                    return
+            self.healthy.clear()
+            log.warning("batch not stored; retrying", error=self.last_error, backoff_s=backoff)
+            paused = True
+            if not self._wait_paused(consumer, backoff):
+                return  # stopping: nothing of the batch is committed, it is redelivered
+            backoff = min(backoff * 2, self.max_backoff_s)
+
+    def _wait_paused(self, consumer: Any, seconds: float) -> bool:
+        """Back off while polling with every partition paused (False when asked to stop).
+
+        Polling keeps the member in its group and lets a rebalance complete (a member that
+        stops polling stalls the whole group). A rebalance can hand over partitions that are
+        not paused yet: whatever they return is rewound, so no later commit skips it."""
+        deadline = time.monotonic() + seconds
+        while not self._stop_event.is_set():
+            consumer.pause(*consumer.assignment())
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            polled = consumer.poll(timeout_ms=max(1, min(remaining_ms, 200)))
+            for tp, records in polled.items():
+                if records:
+                    consumer.seek(tp, records[0].offset)
+            if remaining_ms <= 200:
+                consumer.pause(*consumer.assignment())
+                return True
+        return False

@@ -1,0 +1,524 @@
+"""The store's query API (CONTRACT sections 1, 3 and 4) in-process: the real app with its
+lifespan (migrations, sink thread) on the real broker and the real ClickHouse engine, fed
+through Kafka the way the stream and ingest feed it."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+from httpx import Response
+from kafka.errors import KafkaError
+
+from core.clickhouse import dsn_database, with_database
+from core.kafka import consumer_lag, durable_producer, ensure_topics
+from core.keys import KeyStore, Role
+from core.settings import Settings
+from schemas import (
+    CanonicalReport,
+    TopicNames,
+    WeeklyAccess,
+    WeeklyCompliance,
+    area_list,
+    encode_envelope,
+    group_names,
+    make_envelope,
+    parse_report,
+    party_list,
+    report_subject_id,
+    topic_names,
+)
+from services.store.app import create_app
+from services.store.database import Database
+from services.store.queries import ACCESS_COUNTS, COMPLIANCE_COUNTS
+from services.store.state import StoreState
+from tests.conftest import isolated_settings
+from tests.support.ingest import violation
+
+pytestmark = pytest.mark.integration
+
+PROBLEM = "application/problem+json"
+W09, W10, W11, W12 = "2016-W09", "2016-W10", "2016-W11", "2016-W12"
+RECEIVED = datetime(2016, 3, 1, 9, 0, 0, 123000, tzinfo=UTC)
+ROLES = ("sarc", "wfp", "monitor", "taskforce", "admin")
+
+
+@dataclass
+class Api:
+    client: TestClient
+    keys: dict[str, str]
+    settings: Settings
+    store: StoreState
+    names: TopicNames
+
+    def get(self, path: str, who: str | None, **params: Any) -> Response:
+        headers = {} if who is None else {"Authorization": f"Bearer {self.keys.get(who, who)}"}
+        response: Response = self.client.get(path, headers=headers, params=params)
+        return response
+
+
+# -- what the stream and ingest would have published ---------------------------------------
+def canonical(report_id: str, week: str, **fields: Any) -> CanonicalReport:
+    day = {W09: 1, W10: 8, W11: 15, W12: 22}[week]
+    occurred = datetime(2016, 3, day, 8, 15, tzinfo=UTC)
+    values: dict[str, Any] = {
+        "report_id": report_id, "version": 1 << 40, "kind": "violation", "revision": 1,
+        "org": "sarc", "received_at": RECEIVED, "occurred_at": occurred, "week": week,
+        "area": "madaya", "party": "gos", "target": "civilians", "category": "shelling",
+        "status": "", "subject": "", "killed": 0, "injured": 0, "beneficiaries": 0,
+        "retracted": False, "counts": True, "exempt": False, "exempt_reason": "",
+        "verification": "unverified",
+        "report_json": orjson.dumps({"report_id": report_id, "kind": fields.get(
+            "kind", "violation")}).decode(),
+    }  # fmt: skip
+    values.update(fields)
+    return CanonicalReport(**values)
+
+
+def delivery(report_id: str, status: str, beneficiaries: int, **fields: Any) -> CanonicalReport:
+    return canonical(report_id, W09, kind="delivery", org="wfp", party="", target="",
+                     category="", status=status, beneficiaries=beneficiaries, **fields)  # fmt: skip
+
+
+CANONICAL = [
+    canonical("w9-v1", W09, killed=2, injured=5, verification="verified", revision=2),
+    canonical("w9-v2", W09, org="wfp", injured=1),
+    canonical("w9-v3", W09, killed=9, retracted=True, counts=False),
+    canonical("w9-v4", W09, party="isil", killed=3, exempt=True,
+              exempt_reason="designated_perpetrator"),
+    canonical("w9-v5", W09, area="daraya", party="ru", killed=1),
+    delivery("w9-d1", "completed", 100),
+    delivery("w9-d2", "partial", 50),
+    delivery("w9-d3", "blocked", 30),
+    canonical("w9-a1", W09, kind="access_request", party="", target="", category="",
+              status="submitted"),
+    canonical("w10-v1", W10, area="daraya", killed=1),
+]  # fmt: skip
+
+
+def compliance(week: str, area: str, party: str, version: int, *counts: int) -> WeeklyCompliance:
+    values = dict(zip(COMPLIANCE_COUNTS, counts or (0,) * 5, strict=True))
+    return WeeklyCompliance(week=week, area=area, party=party, version=version, **values)
+
+
+def access(week: str, area: str, version: int, *counts: int) -> WeeklyAccess:
+    values = dict(zip(ACCESS_COUNTS, counts or (0,) * 9, strict=True))
+    return WeeklyAccess(week=week, area=area, version=version, **values)
+
+
+SNAPSHOTS: list[WeeklyCompliance | WeeklyAccess] = [
+    compliance(W09, "madaya", "gos", 3, 1, 0, 0, 2, 5),  # an older version
+    compliance(W09, "madaya", "gos", 9, 2, 1, 0, 2, 6),
+    compliance(W09, "madaya", "isil", 9, 0, 0, 1, 0, 0),
+    compliance(W09, "daraya", "ru", 9, 1, 0, 0, 1, 0),
+    compliance(W09, "daraya", "gos", 4, 1, 0, 0, 4, 4),
+    compliance(W09, "daraya", "gos", 8),  # a correction moved it away: a zero row
+    access(W09, "madaya", 9, 1, 1, 1, 0, 150, 1, 0, 0, 0),
+    access(W09, "daraya", 9),  # zero row
+    compliance(W10, "daraya", "gos", 9, 2, 0, 0, 1, 0),  # disagrees with the one report
+    access(W12, "jobar", 9, 1, 0, 0, 0, 10, 0, 0, 0, 0),  # no canonical report at all
+]
+
+EXPECTED_W09_WEEKLY = [
+    {"area": "daraya", "party": "ru", "violations": 1, "violations_verified": 0,
+     "violations_exempt": 0, "killed": 1, "injured": 0},
+    {"area": "madaya", "party": "gos", "violations": 2, "violations_verified": 1,
+     "violations_exempt": 0, "killed": 2, "injured": 6},
+    {"area": "madaya", "party": "isil", "violations": 0, "violations_verified": 0,
+     "violations_exempt": 1, "killed": 0, "injured": 0},
+]  # fmt: skip
+EXPECTED_W09_ACCESS = [
+    {"area": "madaya", "deliveries_completed": 1, "deliveries_partial": 1,
+     "deliveries_blocked": 1, "deliveries_cancelled": 0, "beneficiaries": 150,
+     "requests_submitted": 1, "requests_approved": 0, "requests_denied": 0,
+     "requests_withdrawn": 0},
+]  # fmt: skip
+
+
+def raw(report_id: str, org: str, revision: int = 1, **fields: Any) -> Any:
+    body = violation(report_id, occurred_at="2016-03-01T10:15:00+02:00", revision=revision)
+    body.update(fields)
+    return make_envelope(parse_report(body), org=org, key_name=f"{org}-1", received_at=RECEIVED)
+
+
+ENVELOPES = [
+    raw("w9-v1", "sarc", 1, killed=1),
+    raw("w9-v1", "sarc", 2, killed=2),
+    raw("w9-v2", "wfp", injured=1, killed=0),
+    raw("raw-only", "sarc"),  # not classified by the stream yet
+    # not classified yet either: sarc filed revision 2 first, then wfp tried a revision 1
+    raw("contested", "sarc", 2),
+    raw("contested", "wfp", 1, description="wfp's private notes"),
+]
+
+
+# -- the running store ---------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def api(
+    bootstrap: str, clickhouse_root: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Api]:
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    dsn = with_database(clickhouse_root, f"api_{uuid.uuid4().hex[:12]}")
+    settings = isolated_settings(
+        tmp_path_factory.mktemp("store-home"), kafka_bootstrap=bootstrap,
+        topic_prefix=prefix, clickhouse_dsn=dsn,
+    )  # fmt: skip
+    names = topic_names(prefix)
+    ensure_topics(bootstrap, names.all(), partitions=2, compacted=[names.events, names.metrics])
+    store_keys = KeyStore(settings)
+    keys = {
+        "sarc": store_keys.create("sarc-1", Role.PARTNER, "sarc"),
+        "wfp": store_keys.create("wfp-1", Role.PARTNER, "wfp"),
+        "monitor": store_keys.create("monitor-1", Role.MONITOR),
+        "taskforce": store_keys.create("tf-1", Role.TASKFORCE),
+        "admin": store_keys.create("admin-1", Role.ADMIN),
+        "revoked": store_keys.create("old-1", Role.MONITOR),
+    }
+    store_keys.revoke("old-1")
+
+    producer = durable_producer(bootstrap)
+    try:
+        for env in ENVELOPES:
+            subject = report_subject_id(env.report).encode()
+            producer.send(names.reports, key=subject, value=encode_envelope(env))
+        for record in CANONICAL:
+            producer.send(names.events, key=record.report_id.encode(),
+                          value=record.model_dump_json().encode())  # fmt: skip
+        for snap in SNAPSHOTS:
+            if isinstance(snap, WeeklyCompliance):
+                kind, key = "compliance", f"compliance|{snap.week}|{snap.area}|{snap.party}"
+            else:
+                kind, key = "access", f"access|{snap.week}|{snap.area}"
+            value = orjson.dumps({"type": kind, **snap.model_dump()})
+            producer.send(names.metrics, key=key.encode(), value=value)
+        producer.flush(timeout=15)
+    finally:
+        producer.close()
+
+    database = Database(dsn)
+    store = StoreState(settings, database=database)
+    try:
+        with TestClient(create_app(settings, store=store)) as client:
+            group = group_names(prefix).store_sink
+            topics = [names.reports, names.events, names.metrics, names.deadletter]
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if not any(consumer_lag(bootstrap, group, topics).values()):
+                        break
+                except KafkaError:
+                    pass  # the group's coordinator is still loading
+                assert time.monotonic() < deadline, "the sink did not store the records"
+                time.sleep(0.2)
+            yield Api(client, keys, settings, store, names)
+    finally:
+        database.client.command(f"DROP DATABASE IF EXISTS `{dsn_database(dsn)}`")
+        database.close()
+
+
+def assert_problem(response: Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert body["detail"]
+    assert body["title"]
+    return body
+
+
+# -- section 1: identity and roles ---------------------------------------------------------
+READER_PATHS: list[tuple[str, dict[str, str]]] = [
+    ("/v1/metrics/weekly", {"week": W09}),
+    ("/v1/metrics/access", {"week": W09}),
+    ("/v1/verify", {"week": W09}),
+]
+ANYONE_PATHS: list[tuple[str, dict[str, str]]] = [
+    ("/v1/reference/areas", {}),
+    ("/v1/reference/parties", {}),
+    ("/v1/reports/w9-v1", {}),
+]
+
+
+@pytest.mark.parametrize(("path", "params"), READER_PATHS + ANYONE_PATHS)
+def test_a_missing_unknown_or_revoked_key_is_401(
+    api: Api, path: str, params: dict[str, str]
+) -> None:
+    assert_problem(api.get(path, None, **params), 401)
+    assert_problem(api.get(path, "truce_notakeyatall0000000000000000000", **params), 401)
+    assert_problem(api.get(path, "revoked", **params), 401)
+    wrong_scheme = api.client.get(path, params=params, headers={"Authorization": "Basic abc"})
+    assert_problem(wrong_scheme, 401)
+    assert api.get(path, None, **params).headers["www-authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize(("path", "params"), READER_PATHS)
+def test_partners_may_not_read_metrics(api: Api, path: str, params: dict[str, str]) -> None:
+    for partner in ("sarc", "wfp"):
+        assert_problem(api.get(path, partner, **params), 403)
+    for reader in ("monitor", "taskforce", "admin"):
+        response = api.get(path, reader, **params)
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize("who", ROLES)
+def test_reference_data_is_for_every_role(api: Api, who: str) -> None:
+    areas = api.get("/v1/reference/areas", who)
+    assert areas.status_code == 200
+    assert areas.json() == [a.model_dump() for a in area_list()]
+    assert set(areas.json()[0]) == {
+        "code", "name", "governorate", "besieged", "hard_to_reach", "people_in_need", "lat",
+        "lon",
+    }  # fmt: skip
+    parties = api.get("/v1/reference/parties", who)
+    assert parties.status_code == 200
+    assert parties.json() == [p.model_dump() for p in party_list()]
+    assert {p["code"] for p in parties.json() if p["designated"]} == {"isil", "nusra"}
+
+
+def test_probes_need_no_key(api: Api) -> None:
+    assert api.get("/healthz", None).json() == {"status": "ok"}
+    ready = api.get("/readyz", None)
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"] == {"clickhouse": True, "sink": True}
+    metrics = api.get("/metrics", None)
+    assert metrics.status_code == 200
+    assert 'truce_store_rows_written_total{table="raw_reports"} 6.0' in metrics.text
+
+
+# -- section 4: a report, visible to its owner and to monitors ------------------------------
+def test_a_partner_sees_only_its_own_reports(api: Api) -> None:
+    assert api.get("/v1/reports/w9-v1", "sarc").status_code == 200
+    assert api.get("/v1/reports/raw-only", "sarc").status_code == 200
+    assert api.get("/v1/reports/w9-v2", "wfp").status_code == 200
+    assert api.get("/v1/reports/w9-d1", "wfp").status_code == 200  # classified, not in raw
+    for report_id in ("w9-v1", "raw-only", "w10-v1"):
+        assert_problem(api.get(f"/v1/reports/{report_id}", "wfp"), 404)
+    for report_id in ("w9-v2", "w9-d1"):
+        assert_problem(api.get(f"/v1/reports/{report_id}", "sarc"), 404)
+    # another organisation's report and a report that does not exist look the same
+    foreign = api.get("/v1/reports/w9-v2", "sarc").json()
+    missing = api.get("/v1/reports/nope", "sarc").json()
+    assert foreign["status"] == missing["status"] == 404
+
+
+@pytest.mark.parametrize("who", ["monitor", "taskforce", "admin"])
+def test_monitors_see_every_report(api: Api, who: str) -> None:
+    for report_id in ("w9-v1", "w9-v2", "w9-d1", "raw-only", "w10-v1"):
+        assert api.get(f"/v1/reports/{report_id}", who).status_code == 200, report_id
+    assert_problem(api.get("/v1/reports/nope", who), 404)
+
+
+def test_a_report_lists_every_revision_and_its_classification(api: Api) -> None:
+    body = api.get("/v1/reports/w9-v1", "monitor").json()
+    assert body["report_id"] == "w9-v1"
+    assert body["owner"] == "sarc"
+    revisions = body["revisions"]
+    assert [r["revision"] for r in revisions] == [1, 2]
+    for revision, sent in zip(revisions, ENVELOPES[:2], strict=True):
+        assert revision["org"] == "sarc"
+        assert revision["key_name"] == "sarc-1"
+        assert datetime.fromisoformat(revision["received_at"]) == RECEIVED
+        assert revision["received_at"].endswith("Z")
+        assert revision["report"] == sent.report.model_dump(mode="json")
+        assert revision["content_hash"] == sent.content_hash
+    assert revisions[0]["report"]["occurred_at"].startswith("2016-03-01T08:15:00")
+    assert body["current"] == {"report_id": "w9-v1", "kind": "violation"}
+    assert body["classification"] == {
+        "week": W09, "counts": True, "exempt": False, "exempt_reason": "",
+        "verification": "verified",
+    }  # fmt: skip
+    pending = api.get("/v1/reports/raw-only", "sarc").json()
+    assert pending["current"] is None
+    assert pending["classification"] is None
+    assert [r["revision"] for r in pending["revisions"]] == [1]
+
+
+def test_before_classification_the_first_filer_owns_a_report(api: Api) -> None:
+    """Ownership goes to the organisation that filed first, whatever the revision number;
+    a partner does not see another organisation's refused attempt."""
+    mine = api.get("/v1/reports/contested", "sarc")
+    assert mine.status_code == 200, mine.text
+    assert mine.json()["owner"] == "sarc"
+    assert [(r["revision"], r["org"]) for r in mine.json()["revisions"]] == [(2, "sarc")]
+    assert_problem(api.get("/v1/reports/contested", "wfp"), 404)
+    audit = api.get("/v1/reports/contested", "monitor").json()
+    assert audit["owner"] == "sarc"
+    assert [(r["revision"], r["org"]) for r in audit["revisions"]] == [(1, "wfp"), (2, "sarc")]
+
+
+# -- section 3: weekly metrics -------------------------------------------------------------
+def test_weekly_metrics_are_the_latest_snapshots_without_zero_rows(api: Api) -> None:
+    response = api.get("/v1/metrics/weekly", "monitor", week=W09)
+    assert response.json() == {"week": W09, "rows": EXPECTED_W09_WEEKLY}
+    by_area = api.get("/v1/metrics/weekly", "monitor", week=W09, area="madaya").json()
+    assert by_area["rows"] == EXPECTED_W09_WEEKLY[1:]
+    by_party = api.get("/v1/metrics/weekly", "taskforce", week=W09, party="gos").json()
+    assert by_party["rows"] == [EXPECTED_W09_WEEKLY[1]]
+    both = api.get("/v1/metrics/weekly", "admin", week=W09, area="madaya", party="isil").json()
+    assert both["rows"] == [EXPECTED_W09_WEEKLY[2]]
+    zero = api.get("/v1/metrics/weekly", "monitor", week=W09, area="daraya", party="gos")
+    assert zero.json()["rows"] == []
+    empty = api.get("/v1/metrics/weekly", "monitor", week="2016-W30").json()
+    assert empty == {"week": "2016-W30", "rows": []}
+
+
+def test_access_metrics_are_the_latest_snapshots_without_zero_rows(api: Api) -> None:
+    response = api.get("/v1/metrics/access", "monitor", week=W09)
+    assert response.json() == {"week": W09, "rows": EXPECTED_W09_ACCESS}
+    by_area = api.get("/v1/metrics/access", "monitor", week=W09, area="madaya").json()
+    assert by_area["rows"] == EXPECTED_W09_ACCESS
+    assert api.get("/v1/metrics/access", "monitor", week=W09, area="daraya").json()["rows"] == []
+    other_week = api.get("/v1/metrics/access", "monitor", week=W12).json()["rows"]
+    assert [r["area"] for r in other_week] == ["jobar"]
+
+
+@pytest.mark.parametrize(
+    "week", ["2016-W60", "2016-9", "2016-W00", "2016-W53", "2016-W9", "16-W09", "2016W09",
+             "2016-W09\n", " 2016-W09", "2016-w09", "\uff12\uff10\uff11\uff16-W09", ""],
+)  # fmt: skip
+@pytest.mark.parametrize("path", ["/v1/metrics/weekly", "/v1/metrics/access", "/v1/verify"])
+def test_a_bad_week_is_422(api: Api, path: str, week: str) -> None:
+    body = assert_problem(api.get(path, "monitor", week=week), 422)
+    assert body["errors"]
+    assert body["errors"][0]["loc"] == ["query", "week"]
+
+
+def test_a_53rd_week_is_valid_when_the_year_has_one(api: Api) -> None:
+    response = api.get("/v1/metrics/weekly", "monitor", week="2015-W53")
+    assert response.json() == {"week": "2015-W53", "rows": []}
+
+
+@pytest.mark.parametrize("path", ["/v1/metrics/weekly", "/v1/metrics/access"])
+def test_a_missing_week_is_422(api: Api, path: str) -> None:
+    body = assert_problem(api.get(path, "monitor"), 422)
+    assert any("week" in e["loc"] for e in body["errors"])
+
+
+def test_unknown_area_or_party_is_422(api: Api) -> None:
+    for path in ("/v1/metrics/weekly", "/v1/metrics/access"):
+        body = assert_problem(api.get(path, "monitor", week=W09, area="atlantis"), 422)
+        assert body["errors"][0]["loc"] == ["query", "area"]
+    body = assert_problem(api.get("/v1/metrics/weekly", "monitor", week=W09, party="nobody"), 422)
+    assert body["errors"][0]["loc"] == ["query", "party"]
+    # an area code is not a party code
+    assert_problem(api.get("/v1/metrics/weekly", "monitor", week=W09, party="madaya"), 422)
+
+
+# -- reconciliation ------------------------------------------------------------------------
+def test_verify_is_ok_when_snapshots_and_canonical_reports_agree(api: Api) -> None:
+    body = api.get("/v1/verify", "monitor", week=W09).json()
+    assert body == {"weeks": [W09], "ok": True, "differences": []}
+
+
+def test_verify_lists_a_snapshot_that_disagrees(api: Api) -> None:
+    body = api.get("/v1/verify", "monitor", week=W10).json()
+    counts = dict.fromkeys(COMPLIANCE_COUNTS, 0)
+    assert body == {
+        "weeks": [W10],
+        "ok": False,
+        "differences": [
+            {
+                "metric": "weekly",
+                "week": W10,
+                "key": {"area": "daraya", "party": "gos"},
+                "streamed": {**counts, "violations": 2, "killed": 1},
+                "recounted": {**counts, "violations": 1, "killed": 1},
+            }
+        ],
+    }
+
+
+def test_verify_of_every_week_finds_every_difference(api: Api) -> None:
+    """Without ``week`` every week with data is checked, including a week that only has a
+    (wrong) snapshot and no canonical report at all."""
+    body = api.get("/v1/verify", "admin").json()
+    assert body["ok"] is False
+    assert [w for w in body["weeks"] if w != W11] == [W09, W10, W12]  # W11: the test below
+    found = [(d["metric"], d["week"], d["key"]) for d in body["differences"] if d["week"] != W11]
+    assert found == [
+        ("weekly", W10, {"area": "daraya", "party": "gos"}),
+        ("access", W12, {"area": "jobar"}),
+    ]
+    stray = body["differences"][1]
+    assert stray["recounted"] is None
+    assert stray["streamed"]["deliveries_completed"] == 1
+
+
+def publish(api: Api, *models: Any) -> None:
+    producer = durable_producer(api.settings.bootstrap_servers)
+    try:
+        for model in models:
+            if isinstance(model, CanonicalReport):
+                topic, key, value = api.names.events, model.report_id, model.model_dump_json()
+            elif isinstance(model, WeeklyCompliance):
+                topic, key = (
+                    api.names.metrics,
+                    f"compliance|{model.week}|{model.area}|{model.party}",
+                )
+                value = orjson.dumps({"type": "compliance", **model.model_dump()}).decode()
+            else:
+                topic, key = api.names.metrics, f"access|{model.week}|{model.area}"
+                value = orjson.dumps({"type": "access", **model.model_dump()}).decode()
+            producer.send(topic, key=key.encode(), value=value.encode()).get(timeout=15)
+    finally:
+        producer.close()
+
+
+def eventually(what: str, check: Any, timeout_s: float = 15) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_verify_follows_the_snapshots_as_they_arrive(api: Api) -> None:
+    publish(
+        api,
+        canonical("w11-v1", W11, area="douma", party="ru", killed=4, injured=2),
+        compliance(W11, "douma", "ru", 100, 1, 0, 0, 4, 2),
+    )
+    eventually("the W11 row", lambda: api.get("/v1/metrics/weekly", "monitor", week=W11)
+               .json()["rows"])  # fmt: skip
+    assert api.get("/v1/verify", "monitor", week=W11).json()["ok"] is True
+    publish(api, compliance(W11, "douma", "ru", 101, 1, 0, 0, 5, 2))  # the stream is wrong
+    eventually("the difference", lambda: not api.get("/v1/verify", "monitor", week=W11)
+               .json()["ok"])  # fmt: skip
+    (difference,) = api.get("/v1/verify", "monitor", week=W11).json()["differences"]
+    assert difference["key"] == {"area": "douma", "party": "ru"}
+    assert (difference["streamed"]["killed"], difference["recounted"]["killed"]) == (5, 4)
+    publish(api, compliance(W11, "douma", "ru", 102, 1, 0, 0, 4, 2))  # and corrects itself
+    eventually("agreement", lambda: api.get("/v1/verify", "monitor", week=W11).json()["ok"])
+
+
+def test_readyz_reports_a_clickhouse_outage_and_the_recovery(api: Api) -> None:
+    sink = api.store.sink
+    working = sink.insert
+
+    def broken(table: str, rows: list[list[Any]], columns: list[str]) -> None:
+        raise ConnectionError("ClickHouse is gone")
+
+    sink.insert = broken
+    try:
+        publish(api, compliance(W11, "harasta", "gos", 1))  # a zero row: no other test sees it
+        eventually("/readyz to fail", lambda: api.get("/readyz", None).status_code == 503)
+        body = api.get("/readyz", None).json()
+        assert body["ready"] is False
+        assert body["checks"]["sink"] is False
+        assert "ClickHouse is gone" in body["error"]
+    finally:
+        sink.insert = working
+    eventually("/readyz to recover", lambda: api.get("/readyz", None).status_code == 200, 30)
+    assert api.get("/readyz", None).json()["error"] is None
+    failures = re.search(r"^truce_store_insert_failures_total (\S+)$",
+                         api.get("/metrics", None).text, re.M)  # fmt: skip
+    assert failures is not None
+    assert float(failures.group(1)) >= 1
