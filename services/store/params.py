@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 
 from core.http import Problem
 from schemas import areas, parties
@@ -47,3 +47,20 @@ def check_party(party: str | None) -> str:
             errors=[{"loc": ["query", "party"], "msg": "see GET /v1/reference/parties"}],
         )
     return party or ""
+
+
+def check_since(since: str | None) -> datetime:
+    """An RFC 3339 timestamp with offset (default: the beginning of time), as UTC."""
+    if not since:
+        return datetime(1970, 1, 1, tzinfo=UTC)
+    try:
+        moment = datetime.fromisoformat(since.replace("Z", "+00:00"))
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise Problem(
+            422,
+            f"since {since!r} is not an RFC 3339 timestamp with an offset",
+            errors=[{"loc": ["query", "since"], "msg": "expected e.g. 2016-02-27T00:00:00Z"}],
+        )
+    return moment.astimezone(UTC)

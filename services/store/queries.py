@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from services.store.database import Database
@@ -134,3 +135,18 @@ def reconcile(db: Database, week: str) -> list[dict[str, Any]]:
 
 def weeks(db: Database) -> list[str]:
     return [str(r["week"]) for r in db.rows(WEEKS)]
+
+
+ALERTS = """
+SELECT fingerprint, rule, area, party, window, state, severity, summary, value, threshold,
+       starts_at, updated_at, version, report_ids
+FROM alerts FINAL
+WHERE updated_at >= {since:DateTime64(3, 'UTC')}
+  AND ({area:String} = '' OR area = {area:String})
+ORDER BY updated_at DESC, fingerprint
+LIMIT {limit:UInt32}
+"""
+
+
+def alerts(db: Database, since: datetime, area: str = "", limit: int = 500) -> list[dict[str, Any]]:
+    return db.rows(ALERTS, since=since, area=area, limit=limit)

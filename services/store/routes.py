@@ -14,7 +14,7 @@ from core.http import Problem
 from core.keys import ApiKey, Role
 from schemas import area_list, party_list
 from services.store import queries
-from services.store.params import check_area, check_party, check_week
+from services.store.params import check_area, check_party, check_since, check_week
 from services.store.state import StoreState, state
 
 router = APIRouter()
@@ -104,6 +104,19 @@ def _first_filer(revisions: list[dict[str, Any]]) -> str | None:
         return None
     first = min(revisions, key=lambda r: (r["kafka_partition"], r["kafka_offset"]))
     return str(first["org"])
+
+
+@router.get("/v1/alerts", summary="Spike alerts, newest first")
+def alerts(
+    st: State, _key: Reader, since: str | None = None, area: str | None = None
+) -> list[dict[str, Any]]:
+    start = check_since(since)
+    rows = queries.alerts(st.db, start, check_area(area))
+    for row in rows:
+        row["starts_at"] = utc_text(row["starts_at"])
+        row["updated_at"] = utc_text(row["updated_at"])
+        row["report_ids"] = list(row["report_ids"])
+    return rows
 
 
 @router.get("/v1/reference/areas", summary="Area codes and their attributes")

@@ -8,7 +8,14 @@ from typing import Any
 
 import orjson
 
-from schemas import CanonicalReport, DeadLetter, WeeklyAccess, WeeklyCompliance, decode_envelope
+from schemas import (
+    Alert,
+    CanonicalReport,
+    DeadLetter,
+    WeeklyAccess,
+    WeeklyCompliance,
+    decode_envelope,
+)
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,7 @@ TABLES = {
     "weekly_compliance_snapshots": list(WeeklyCompliance.model_fields),
     "weekly_access_snapshots": list(WeeklyAccess.model_fields),
     "dead_letters": DEAD_LETTER_COLUMNS,
+    "alerts": list(Alert.model_fields),
 }
 
 
@@ -86,3 +94,8 @@ def dead_letter_row(value: bytes, partition: int, offset: int) -> list[Row]:
 
 
 Converter = Callable[[bytes, int, int], list[Row]]
+
+
+def alert_row(value: bytes, _partition: int, _offset: int) -> list[Row]:
+    record = Alert.model_validate_json(value)
+    return [Row("alerts", [getattr(record, c) for c in TABLES["alerts"]])]

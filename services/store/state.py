@@ -9,7 +9,7 @@ from core.keys import ApiKey, KeyStore, Role
 from core.settings import Settings
 from schemas import group_names, topic_names
 from services.store.database import Database
-from services.store.rows import canonical_row, dead_letter_row, metric_row, raw_row
+from services.store.rows import alert_row, canonical_row, dead_letter_row, metric_row, raw_row
 from services.store.sink import Sink
 from services.store.telemetry import StoreMetrics
 
@@ -29,6 +29,7 @@ class StoreState:
                 names.events: canonical_row,
                 names.metrics: metric_row,
                 names.deadletter: dead_letter_row,
+                names.alerts: alert_row,
             },
             insert=self.db.insert,
             metrics=self.metrics,

@@ -23,6 +23,7 @@ from core.kafka import consumer_lag, durable_producer, ensure_topics
 from core.keys import KeyStore, Role
 from core.settings import Settings
 from schemas import (
+    Alert,
     CanonicalReport,
     TopicNames,
     WeeklyAccess,
@@ -160,6 +161,22 @@ ENVELOPES = [
 ]
 
 
+def alert(fingerprint: str, area: str, state: str, version: int, day: int) -> Alert:
+    return Alert(
+        fingerprint=fingerprint, rule="violation_spike", area=area, party="", window="P1D",
+        state=state, severity="severe", summary=f"spike in {area}", value=9, threshold=5,
+        starts_at=datetime(2016, 3, 1, tzinfo=UTC), updated_at=datetime(2016, 3, day, tzinfo=UTC),
+        version=version, report_ids=["b1", "b2"],
+    )  # fmt: skip
+
+
+ALERTS = [
+    alert("f-madaya", "madaya", "firing", 10, 1),
+    alert("f-madaya", "madaya", "resolved", 20, 4),  # the same alert, later: replaces it
+    alert("f-daraya", "daraya", "firing", 15, 2),
+]
+
+
 # -- the running store ---------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def api(
@@ -199,6 +216,9 @@ def api(
                 kind, key = "access", f"access|{snap.week}|{snap.area}"
             value = orjson.dumps({"type": kind, **snap.model_dump()})
             producer.send(names.metrics, key=key.encode(), value=value)
+        for record in ALERTS:
+            producer.send(names.alerts, key=record.fingerprint.encode(),
+                          value=record.model_dump_json().encode())  # fmt: skip
         producer.flush(timeout=15)
     finally:
         producer.close()
@@ -208,7 +228,7 @@ def api(
     try:
         with TestClient(create_app(settings, store=store)) as client:
             group = group_names(prefix).store_sink
-            topics = [names.reports, names.events, names.metrics, names.deadletter]
+            topics = [names.reports, names.events, names.metrics, names.deadletter, names.alerts]
             deadline = time.monotonic() + 30
             while True:
                 try:
@@ -522,3 +542,28 @@ def test_readyz_reports_a_clickhouse_outage_and_the_recovery(api: Api) -> None:
                          api.get("/metrics", None).text, re.M)  # fmt: skip
     assert failures is not None
     assert float(failures.group(1)) >= 1
+
+
+# -- alerts -------------------------------------------------------------------------------
+def test_alerts_newest_first_latest_state(api: Api) -> None:
+    response = api.get("/v1/alerts", "monitor")
+    assert response.status_code == 200
+    rows = response.json()
+    assert [(r["fingerprint"], r["state"]) for r in rows] == [
+        ("f-madaya", "resolved"),
+        ("f-daraya", "firing"),
+    ]
+    assert rows[0]["updated_at"] == "2016-03-04T00:00:00Z"
+    assert rows[0]["report_ids"] == ["b1", "b2"]
+
+
+def test_alerts_filters_and_roles(api: Api) -> None:
+    since = api.get("/v1/alerts", "taskforce", since="2016-03-03T00:00:00+00:00").json()
+    assert [r["fingerprint"] for r in since] == ["f-madaya"]
+    by_area = api.get("/v1/alerts", "admin", area="daraya").json()
+    assert [r["fingerprint"] for r in by_area] == ["f-daraya"]
+    assert_problem(api.get("/v1/alerts", "sarc"), 403)
+    assert_problem(api.get("/v1/alerts", None), 401)
+    assert_problem(api.get("/v1/alerts", "monitor", since="yesterday"), 422)
+    assert_problem(api.get("/v1/alerts", "monitor", since="2016-03-03T00:00:00"), 422)
+    assert_problem(api.get("/v1/alerts", "monitor", area="atlantis"), 422)
