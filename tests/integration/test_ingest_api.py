@@ -308,3 +308,26 @@ def test_envelope_carries_server_fields(ingest: Ingest) -> None:
 
 def test_org_in_body_is_refused(ingest: Ingest) -> None:
     assert ingest.post("/v1/reports", "sarc", json=violation(org="wfp")).status_code == 422
+
+
+def test_revoked_key_stops_working_without_restart(ingest: Ingest) -> None:
+    from core.keys import KeyStore, Role
+
+    store = KeyStore(ingest.settings)
+    name = f"temp-{uuid.uuid4().hex[:6]}"
+    secret = store.create(name, Role.PARTNER, "sarc")
+    assert secret.startswith("truce_")
+    assert ingest.post("/v1/reports", secret, json=violation()).status_code == 202
+    store.revoke(name)
+    refused = ingest.post("/v1/reports", secret, json=violation())
+    assert refused.status_code == 401
+    assert refused.headers["content-type"].startswith("application/problem+json")
+
+
+def test_openapi_documents_the_report_schema(ingest: Ingest) -> None:
+    spec = httpx.get(ingest.url + "/openapi.json").json()
+    body = spec["paths"]["/v1/reports/batch"]["post"]["requestBody"]
+    schema = body["content"]["application/json"]["schema"]
+    assert schema["properties"]["reports"]["maxItems"] == 1000
+    assert "$ref" not in str(schema)  # inlined, so it resolves inside the OpenAPI document
+    assert httpx.get(ingest.url + "/docs").status_code == 200
