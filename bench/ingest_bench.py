@@ -114,6 +114,7 @@ def single_run(url: str, key: str, rate: float, seconds: float, procs: int) -> d
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rate", type=float, default=1000.0)
+    parser.add_argument("--name", default="ingest", help="results file name")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--batches", type=int, default=40)
     parser.add_argument("--concurrency", type=int, default=4)
@@ -145,7 +146,7 @@ def main() -> None:
             "median_achieved_per_s": median(s["achieved_per_s"] for s in singles),
         },
     }
-    path = save("ingest", result)
+    path = save(args.name, result)
     print(f"batch endpoint: {result['batch_reports_per_s']['median']:.0f} reports/s (median)")
     single = result["single_post"]
     print(

@@ -124,6 +124,31 @@ def status(
     out.print("ready" if info["ready"] else "[red]not ready[/]")
 
 
+@app.command()
+@friendly
+def verify(
+    week: Annotated[
+        str | None, typer.Option("--week", help="One ISO week (YYYY-Www); default: all.")
+    ] = None,
+) -> None:
+    """Recount the weekly metrics from the canonical reports; exit 1 on any difference."""
+    from services.verify import reconcile
+
+    result = reconcile(_settings(), week)
+    if result["ok"]:
+        out.print(f"verified {len(result['weeks'])} week(s): the stream and the recount agree")
+        return
+    table = Table(title="differences between the stream and the recount")
+    for column in ("metric", "week", "key", "streamed", "recounted"):
+        table.add_column(column)
+    for d in result["differences"]:
+        table.add_row(
+            d["metric"], d["week"], str(d["key"]), str(d["streamed"]), str(d["recounted"])
+        )
+    out.print(table)
+    raise typer.Exit(1)
+
+
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import random
 import signal
+import subprocess
+import sys
 import time
 import uuid
 import zlib
@@ -129,5 +131,11 @@ def test_sigkill_of_the_worker_changes_no_number(broker_settings: Settings, tmp_
             ).json()  # fmt: skip
             assert verify["ok"], verify["differences"][:5]
             assert set(verify["weeks"]) == weeks
+            cli = subprocess.run(
+                [sys.executable, "-m", "services.cli", "verify"], env={**os.environ, **env},
+                capture_output=True, text=True, timeout=120, check=False,
+            )  # fmt: skip
+            assert cli.returncode == 0, cli.stderr
+            assert f"verified {len(weeks)} week(s)" in cli.stdout
     assert any(v["violations_exempt"] for v in want[0].values())
     assert any(v["violations_verified"] for v in want[0].values())
