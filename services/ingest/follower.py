@@ -23,11 +23,11 @@ class LogFollower(threading.Thread):
         self.topic = topic
         self.ledger = ledger
         self.caught_up = threading.Event()
-        self._stop = threading.Event()
+        self._stop_event = threading.Event()
         self.records_read = 0
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stop_event.set()
 
     def _consumer(self) -> tuple[Any, dict[Any, int]]:
         consumer = KafkaConsumer(
@@ -60,17 +60,17 @@ class LogFollower(threading.Thread):
         self.records_read += 1
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._stop_event.is_set():
             try:
                 self._follow()
             except Exception:
                 log.exception("ledger follower failed; retrying")
-                self._stop.wait(2.0)
+                self._stop_event.wait(2.0)
 
     def _follow(self) -> None:
         consumer, end = self._consumer()
         try:
-            while not self._stop.is_set():
+            while not self._stop_event.is_set():
                 batches = consumer.poll(timeout_ms=500, max_records=5000)
                 for records in batches.values():
                     for record in records:

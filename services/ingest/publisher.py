@@ -5,6 +5,7 @@ acknowledgements are awaited on the event loop."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -23,9 +24,14 @@ class Publisher:
         self.timeout_s = timeout_s
         self._bootstrap = bootstrap
         self._producer: Any = None
+        self._producer_lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="publish")
 
     def _ensure_producer(self) -> Any:
+        with self._producer_lock:  # two executor threads may ask at once
+            return self._create_producer()
+
+    def _create_producer(self) -> Any:
         if self._producer is None:
             timeout_ms = int(self.timeout_s * 1000)
             self._producer = durable_producer(
