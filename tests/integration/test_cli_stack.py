@@ -111,3 +111,27 @@ def test_foreground_up_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
     assert not pid_alive(int(kafka_pid))
     assert "Kafka Server started" in (settings.logs_dir / "kafka-server.log").read_text()
     assert "shut down completely" in (settings.logs_dir / "kafka-server.log").read_text()
+
+
+def test_supervisor_restarts_a_crashed_process(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    settings = isolated_settings(tmp_path / "home")
+    env = settings_env(settings)
+    try:
+        assert truce(env, "up", "--detach").returncode == 0
+        before = json.loads(truce(env, "status", "--json").stdout)["processes"]["ingest"]
+        os.kill(int(before["pid"]), signal.SIGKILL)
+        deadline = time.monotonic() + 90
+        after = before
+        while time.monotonic() < deadline:
+            after = json.loads(truce(env, "status", "--json").stdout)["processes"]["ingest"]
+            if after["restarts"] == 1 and after["ready"]:
+                break
+            time.sleep(1)
+        assert after["restarts"] == 1
+        assert after["ready"] is True
+        assert after["pid"] != before["pid"]
+    finally:
+        assert truce(env, "down").returncode == 0
