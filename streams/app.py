@@ -106,6 +106,7 @@ def create_app(settings: Settings) -> faust.App:
         table("alerts"),
         load_rules(settings.rules_file),
         besieged,
+        defer_rules=True,
     )
 
     @app.on_rebalance_complete.connect  # type: ignore[arg-type]
@@ -138,10 +139,22 @@ def create_app(settings: Settings) -> faust.App:
     async def classify(stream: faust.StreamT[bytes]) -> None:
         async for events in stream.take_events(BATCH, within=BATCH_WAIT_S):  # type: ignore[attr-defined]
             emits: list[Emit] = []
+            last_of_area: dict[str, Any] = {}
             for event in events:
                 with _handling(event):
                     try:
-                        emits.extend(stage2.handle(orjson.loads(event.value), event.message.offset))
+                        folded_record = orjson.loads(event.value)
+                        emits.extend(stage2.handle(folded_record, event.message.offset))
+                    except Exception:
+                        _crash("classify")
+                last_of_area[str(folded_record["area"])] = event
+            # spike rules once per batch and area, in the context (partition, offset) of
+            # that area's last record, so alert state lands in the area's partition
+            for area in stage2.take_dirty():
+                event = last_of_area.get(area, events[-1])
+                with _handling(event):
+                    try:
+                        emits.extend(stage2.evaluate(area, event.message.offset))
                     except Exception:
                         _crash("classify")
             send(emits)

@@ -135,12 +135,17 @@ class Stage2:
         alerts: Table | None = None,
         rules: RuleConfig | None = None,
         besieged: frozenset[str] = frozenset(),
+        defer_rules: bool = False,
     ) -> None:
         self.designated = designated
         # fingerprint -> the last alert sent; "open|<area>" -> {fingerprint: [subject, day]}
         self.alerts = alerts if alerts is not None else {}
         self.rules = rules  # None: no alert rules (unit tests of the metrics)
         self.besieged = besieged
+        # deferred: handle() only marks areas, take_dirty()/evaluate() run the rules once
+        # per batch (the worker); immediate: after every record (unit tests)
+        self.defer_rules = defer_rules
+        self._dirty: set[str] = set()
         self._clock: datetime | None = None  # event time: the latest occurred_at seen
         self.placed = placed  # "area|report_id" -> {"folded": ..., "shown": [[week, party]]}
         self.designations = designations  # area -> {designation_id: fact}
@@ -240,9 +245,25 @@ class Stage2:
                 checked = sorted(self._areas)
             else:
                 checked = [area]
-            for name in checked:
-                emits.extend(self._evaluate(name, offset))
+            if self.defer_rules:
+                self._dirty.update(checked)
+            else:
+                for name in checked:
+                    emits.extend(self._evaluate(name, offset))
         return emits
+
+    def take_dirty(self) -> list[str]:
+        """Areas whose rule inputs changed since the last call (deferred mode)."""
+        dirty, self._dirty = sorted(self._dirty), set()
+        return dirty
+
+    def evaluate(self, area: str, offset: int) -> list[Emit]:
+        """Run the spike rules of one area now; ``offset`` versions the alerts."""
+        if self.rules is None or self._clock is None or self._areas is None:
+            return []
+        if area not in self._areas:
+            return []
+        return self._evaluate(area, offset)
 
     # -- spike rules -------------------------------------------------------------
     def _evaluate(self, area: str, offset: int) -> list[Emit]:
@@ -255,9 +276,13 @@ class Stage2:
         spike = spikes.violation_spike(
             index.violations, today, self.rules.violation_spike, history_start=first_seen
         )
-        checks: list[tuple[spikes.Verdict, str, list[str]]] = [
-            (spike, "", index.violation_ids(spike.window_start, spike.window_end))
-        ]
+        spike_key = spikes.fingerprint(spike.rule, area, "", spike.window, "")
+        spike_ids = (  # listing the reports behind it is only worth it when it is sent
+            index.violation_ids(spike.window_start, spike.window_end)
+            if spike.firing or spike_key in self.alerts
+            else []
+        )
+        checks: list[tuple[spikes.Verdict, str, list[str]]] = [(spike, "", spike_ids)]
         if area in self.besieged:
             last = max(index.completed.values(), default=None)
             gap = spikes.delivery_gap(last, first_seen, today, self.rules.delivery_gap)
