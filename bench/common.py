@@ -48,13 +48,7 @@ def bench_settings(home: Path, **overrides: Any) -> Settings:
 
 
 def env_of(settings: Settings) -> dict[str, str]:
-    env = dict(os.environ)
-    for name in Settings.model_fields:
-        value = getattr(settings, name)
-        if value is not None:
-            secret = getattr(value, "get_secret_value", None)
-            env[f"TRUCE_{name.upper()}"] = str(secret() if secret else value)
-    return env
+    return {**os.environ, **settings.as_env()}
 
 
 @contextmanager

@@ -82,6 +82,18 @@ class Settings(BaseSettings):
         object.__setattr__(self, "deploy_dir", self.deploy_dir.expanduser().resolve())
         return self
 
+    def as_env(self) -> dict[str, str]:
+        """The ``TRUCE_`` environment that rebuilds these settings in a child process."""
+        env: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            env[f"TRUCE_{name.upper()}"] = str(value)
+        return env
+
     @property
     def bootstrap_servers(self) -> str:
         return self.kafka_bootstrap or f"{self.bind_host}:{self.kafka_port}"

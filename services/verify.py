@@ -50,13 +50,10 @@ def reconcile(settings: Settings, week: str | None) -> dict[str, Any]:
         return result
     from services.store import queries
     from services.store.database import Database
-    from services.store.params import check_week
 
     db = Database(settings.clickhouse_url)
     try:
         db.migrate()
-        weeks = [check_week(week)] if week else queries.weeks(db)
-        differences = [d for w in weeks for d in queries.reconcile(db, w)]
+        return queries.verify(db, week or None)
     finally:
         db.close()
-    return {"weeks": weeks, "ok": not differences, "differences": differences}

@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 
 from core.settings import Settings, load_settings
 
@@ -38,15 +37,7 @@ def isolated_settings(home: Path, **overrides: object) -> Settings:
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """The TRUCE_ environment that reproduces ``settings`` in a child process."""
-    env: dict[str, str] = {}
-    for name in Settings.model_fields:
-        value = getattr(settings, name)
-        if value is None:
-            continue
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        env[f"TRUCE_{name.upper()}"] = str(value)
-    return env
+    return settings.as_env()
 
 
 @pytest.fixture(scope="session")

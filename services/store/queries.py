@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from services.store.database import Database
+from services.store.params import check_week
 
 COMPLIANCE_COUNTS = ("violations", "violations_verified", "violations_exempt", "killed", "injured")
 ACCESS_COUNTS = (
@@ -150,3 +151,10 @@ LIMIT {limit:UInt32}
 
 def alerts(db: Database, since: datetime, area: str = "", limit: int = 500) -> list[dict[str, Any]]:
     return db.rows(ALERTS, since=since, area=area, limit=limit)
+
+
+def verify(db: Database, week: str | None) -> dict[str, Any]:
+    """``{"weeks", "ok", "differences"}`` for one checked week, or every week when None."""
+    checked = [check_week(week)] if week is not None else weeks(db)
+    differences = [d for w in checked for d in reconcile(db, w)]
+    return {"weeks": checked, "ok": not differences, "differences": differences}
