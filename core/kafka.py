@@ -104,3 +104,16 @@ def consumer_lag(bootstrap: str, group_id: str, topics: Iterable[str]) -> dict[s
     finally:
         consumer.close()
         admin.close()
+
+
+def topic_size(bootstrap: str, topic: str) -> int:
+    """Records in a topic (end offsets; the Truce topics are never truncated)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in partitions]
+        return sum(consumer.end_offsets(tps).values()) if tps else 0
+    finally:
+        consumer.close()

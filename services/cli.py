@@ -9,6 +9,7 @@ import json
 import sys
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -19,6 +20,7 @@ from core.clickhouse import redact
 from core.errors import TruceError
 from core.keys import KeyStore, Role
 from core.settings import Settings, load_settings
+from services.published import Difference
 from services.runtime import control
 from services.runtime.supervisor import Supervisor
 
@@ -147,6 +149,88 @@ def verify(
         )
     out.print(table)
     raise typer.Exit(1)
+
+
+def _print_differences(title: str, differences: list[Difference], labels: tuple[str, str]) -> None:
+    table = Table(title=title)
+    for column in ("metric", "week", "key", *labels):
+        table.add_column(column)
+    for d in differences[:50]:
+        table.add_row(d.metric, d.week, d.key, str(d.published), str(d.expected))
+    out.print(table)
+    if len(differences) > 50:
+        out.print(f"… and {len(differences) - 50} more")
+
+
+@app.command()
+@friendly
+def demo(
+    keep_running: Annotated[
+        bool, typer.Option("--keep-running", help="Leave the stack up (for the dashboard).")
+    ] = False,
+    scale: Annotated[
+        float, typer.Option("--scale", help="Multiply the synthetic traffic (0.1 is quick).")
+    ] = 1.0,
+    folder: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder for the weekly reports; default $TRUCE_HOME/reports."),
+    ] = None,
+) -> None:
+    """Replay the weeks after Munich 2016 through the public API and print the weekly report."""
+    from services.demo.run import DemoMismatch, run_demo
+
+    settings = _settings()
+    result = run_demo(settings, out, scale=scale, out_dir=folder, keep_running=keep_running)
+    out.print(f"weekly report {result.week} written to {result.report_dir}:")
+    for path in result.report_files:
+        out.print(f"  {path.name}")
+    out.print(f"dashboard: {result.dashboard_url}")
+    out.print(f"monitor key: {result.monitor_key}")
+    if not keep_running:
+        out.print("(the stack is stopped: `truce demo --keep-running` or `truce up` to open it)")
+    if result.differences:
+        title = "published metrics that differ from the scenario's own count"
+        _print_differences(title, result.differences, ("published", "expected"))
+        raise DemoMismatch(
+            f"{len(result.differences)} published figure(s) differ from the scenario",
+            hint="`truce verify` compares the stream with a recount; see the logs",
+        )
+    out.print("[green]every published weekly figure equals the scenario's own count[/]")
+
+
+@app.command()
+@friendly
+def rebuild() -> None:
+    """Drop every projection (stream state, ClickHouse tables) and rebuild it from the log."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from services.rebuild import RebuildError
+    from services.rebuild import rebuild as run_rebuild
+
+    columns = (BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress("{task.description}", *columns, console=out) as progress:
+        task = progress.add_task("preparing", total=None)
+        result = run_rebuild(
+            _settings(),
+            on_phase=lambda phase: progress.update(task, description=phase),
+            on_replayed=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    out.print(
+        f"replayed {result.reports:,} report revisions in {result.seconds:,.1f} s "
+        f"({result.rate:,.0f}/s) into {result.weeks} week(s) of metrics"
+    )
+    if result.differences:
+        _print_differences(
+            "metrics that changed in the rebuild", result.differences, ("after", "before")
+        )
+    if result.differences or not result.verified:
+        raise RebuildError(
+            "the rebuilt metrics differ from those before"
+            if result.differences
+            else "truce verify found differences after the rebuild",
+            hint="`truce verify` lists them; the logs are under $TRUCE_HOME/logs",
+        )
+    out.print("[green]every metric equals what it was before, and truce verify agrees[/]")
 
 
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)

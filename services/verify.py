@@ -15,7 +15,7 @@ from core.settings import Settings
 OPERATOR_KEY_NAME = "operator-cli"
 
 
-def _operator_key(settings: Settings) -> str:
+def operator_key(settings: Settings) -> str:
     """An admin key for local CLI verbs, created once and kept under TRUCE_HOME (0600)."""
     path = settings.run_dir / "operator.key"
     if path.exists():
@@ -39,7 +39,7 @@ def reconcile(settings: Settings, week: str | None) -> dict[str, Any]:
     """``{"weeks", "ok", "differences"}`` as GET /v1/verify answers it."""
     if _service_answers(settings):
         params = {"week": week} if week else {}
-        headers = {"Authorization": f"Bearer {_operator_key(settings)}"}
+        headers = {"Authorization": f"Bearer {operator_key(settings)}"}
         response = httpx.get(
             f"{settings.query_url}/v1/verify", params=params, headers=headers, timeout=120
         )

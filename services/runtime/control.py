@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from core.errors import ProcessError
@@ -129,7 +130,7 @@ def consumer_lags(settings: Settings) -> dict[str, dict[str, int]]:
         "streams": (consumers.streams, [names.reports, names.folded]),
         "store": (
             consumers.store_sink,
-            [names.reports, names.events, names.metrics, names.deadletter],
+            [names.reports, names.events, names.metrics, names.alerts, names.deadletter],
         ),
     }
     lags: dict[str, dict[str, int]] = {}
@@ -139,3 +140,31 @@ def consumer_lags(settings: Settings) -> dict[str, dict[str, int]]:
         except Exception:  # a group that never committed yet, or the broker just went away
             lags[name] = {}
     return lags
+
+
+def wait_until_idle(
+    settings: Settings,
+    timeout_s: float,
+    on_poll: Callable[[int], None] = lambda behind: None,
+    settle_polls: int = 3,
+    poll_s: float = 1.0,
+) -> None:
+    """Return once every consumer group has committed everything on its topics (the
+    metrics have caught up with what was accepted), seen on ``settle_polls`` polls in a
+    row so a record still on its way between the two stages is not missed."""
+    deadline = time.monotonic() + timeout_s
+    quiet = 0
+    while True:
+        lags = consumer_lags(settings)
+        behind = sum(sum(topics.values()) for topics in lags.values())
+        complete = all(lags.get(group) for group in ("streams", "store"))
+        on_poll(behind)
+        quiet = quiet + 1 if complete and behind == 0 else 0
+        if quiet >= settle_polls:
+            return
+        if time.monotonic() > deadline:
+            raise ProcessError(
+                f"the pipeline is still {behind} records behind after {timeout_s:.0f} s",
+                hint=f"`truce status` shows the lag per topic; logs are in {settings.logs_dir}",
+            )
+        time.sleep(poll_s)

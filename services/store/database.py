@@ -40,6 +40,17 @@ class Database:
         names = result.column_names
         return [dict(zip(names, row, strict=True)) for row in result.result_rows]
 
+    def drop_all(self) -> list[str]:
+        """Drop every table and view of the database (projections, migration history):
+        `truce rebuild` then refills them from the Kafka log. Views go first."""
+        names = self.rows(
+            "SELECT name FROM system.tables WHERE database = currentDatabase() "
+            "ORDER BY engine LIKE '%View' DESC, name"
+        )
+        for row in names:
+            self.client.command(f"DROP TABLE IF EXISTS `{row['name']}` SYNC")
+        return [row["name"] for row in names]
+
     def answers(self) -> bool:
         try:
             return bool(self.client.command("SELECT 1") == 1)

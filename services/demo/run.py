@@ -1,0 +1,201 @@
+"""`truce demo`: start the stack, replay the scenario through the public API, wait for
+the metrics, check them against the scenario's own count and print the weekly report."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from core.errors import TruceError
+from core.settings import Settings
+from services.demo.expectation import Headline, expected_metrics, headline
+from services.demo.keys import demo_keys
+from services.demo.replay import ReplayTotals, replay
+from services.demo.scenario import Scenario, build_scenario
+from services.published import Difference, QueryClient, compare, fetch_published
+from services.runtime import control
+
+REPORT_FORMATS = {"md": "md", "html": "html", "csv": "csv", "hxl": "hxl.csv", "json": "json"}
+
+
+class DemoMismatch(TruceError):
+    """The published metrics differ from the scenario's own count."""
+
+
+@dataclass
+class DemoResult:
+    scenario: Scenario
+    week: str
+    totals: ReplayTotals
+    expected: Headline
+    published: Headline
+    differences: list[Difference]
+    report_dir: Path
+    report_files: list[Path] = field(default_factory=list)
+    dashboard_url: str = ""
+    monitor_key: str = ""
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+def _replay(
+    scenario: Scenario, settings: Settings, keys: dict[str, str], console: Console
+) -> ReplayTotals:
+    started = time.monotonic()
+    with _progress(console) as progress:
+        task = progress.add_task("replaying reports", total=scenario.revisions, rate="")
+
+        def sent(n: int) -> None:
+            progress.advance(task, n)
+            done = progress.tasks[task].completed
+            rate = done / max(time.monotonic() - started, 1e-6)
+            progress.update(task, rate=f"{rate:,.0f} reports/s")
+
+        return replay(scenario, settings.ingest_url, keys, on_sent=sent)
+
+
+def _catch_up(settings: Settings, console: Console, timeout_s: float) -> None:
+    with _progress(console) as progress:
+        task = progress.add_task("waiting for the metrics", total=None, rate="")
+
+        def polled(behind: int) -> None:
+            progress.update(task, rate=f"{behind:,} records behind")
+
+        control.wait_until_idle(settings, timeout_s, on_poll=polled)
+
+
+def _check(
+    client: QueryClient, scenario: Scenario, timeout_s: float
+) -> tuple[list[Difference], Headline, Headline]:
+    """Compare, retrying briefly: the sink's last batch may land just after the lag hit 0."""
+    expected = expected_metrics(scenario.latest_revisions())
+    weeks = sorted(set(expected.compliance) | set(expected.access))
+    week = scenario.timeline.report_week
+    deadline = time.monotonic() + timeout_s
+    while True:
+        published = fetch_published(client, weeks)
+        differences = compare(published, expected)
+        if not differences or time.monotonic() > deadline:
+            return differences, headline(expected, week), headline(published, week)
+        time.sleep(1.0)
+
+
+def _headline_table(week: str, published: Headline, expected: Headline) -> Table:
+    table = Table(title=f"{week}: the first full week of the cessation of hostilities")
+    for column in ("figure", "published", "scenario's own count", ""):
+        table.add_column(column, justify="right" if column != "figure" else "left")
+    rows = [
+        ("violations (not exempt)", published.violations, expected.violations),
+        ("  of which verified", published.violations_verified, expected.violations_verified),
+        ("exempt (designated groups)", published.violations_exempt, expected.violations_exempt),
+        ("killed", published.killed, expected.killed),
+        ("deliveries completed", published.deliveries_completed, expected.deliveries_completed),
+        ("beneficiaries reached", published.beneficiaries, expected.beneficiaries),
+        (
+            "access requests approved to date",
+            published.requests_approved_to_date,
+            expected.requests_approved_to_date,
+        ),
+        ("access requests to date", published.requests_to_date, expected.requests_to_date),
+    ]
+    for name, got, want in rows:
+        mark = "[green]✓[/]" if got == want else "[red]✗[/]"
+        table.add_row(name, f"{got:,}", f"{want:,}", mark)
+    return table
+
+
+def _save_reports(client: QueryClient, week: str, folder: Path) -> tuple[list[Path], str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    files: list[Path] = []
+    markdown = ""
+    for fmt, ext in REPORT_FORMATS.items():
+        response = client.get(f"/v1/weekly-report/{week}", format=fmt)
+        path = folder / f"truce-weekly-{week}.{ext}"
+        path.write_bytes(response.content)
+        files.append(path)
+        if fmt == "md":
+            markdown = response.text
+    return files, markdown
+
+
+def run_demo(
+    settings: Settings,
+    console: Console,
+    *,
+    scale: float = 1.0,
+    out_dir: Path | None = None,
+    keep_running: bool = False,
+    catch_up_timeout_s: float = 600.0,
+) -> DemoResult:
+    scenario = build_scenario(scale)
+    t = scenario.timeline
+    console.print(
+        f"[bold]Scenario[/]: the weeks after Munich, {t.start:%d %b} to {t.end:%d %b %Y} "
+        f"(a reconstruction from public facts, not evidence; seed {t.seed}, scale {scale}): "
+        f"{len(scenario.latest_revisions()):,} reports, {scenario.revisions:,} submissions "
+        f"from {len(scenario.organisations())} organisations."
+    )
+    started_here = control.supervisor_pid(settings) is None
+    if started_here:
+        with console.status(f"starting Truce in {settings.home} (first run: set-up included)"):
+            control.start_detached(settings)
+    else:
+        console.print(f"Truce is already running for {settings.home}; using it.")
+    try:
+        partners = [o for o in scenario.organisations() if o != t.organisations.taskforce]
+        keys = demo_keys(settings, partners, t.organisations.taskforce)
+        totals = _replay(scenario, settings, keys, console)
+        console.print(
+            f"sent {totals.requests:,} requests: {totals.accepted:,} revisions accepted, "
+            f"{totals.duplicates:,} duplicates (resent batches, or a previous demo)"
+        )
+        _catch_up(settings, console, catch_up_timeout_s)
+        client = QueryClient(settings.query_url, keys["monitor"])
+        try:
+            differences, expected, published = _check(client, scenario, timeout_s=30)
+            console.print(_headline_table(t.report_week, published, expected))
+            folder = out_dir or settings.home / "reports"
+            files, markdown = _save_reports(client, t.report_week, folder)
+        finally:
+            client.close()
+        console.print(Markdown(markdown))
+        result = DemoResult(
+            scenario=scenario,
+            week=t.report_week,
+            totals=totals,
+            expected=expected,
+            published=published,
+            differences=differences,
+            report_dir=folder,
+            report_files=files,
+            dashboard_url=f"{settings.query_url}/dashboard#key={keys['monitor']}",
+            monitor_key=keys["monitor"],
+        )
+    finally:
+        if started_here and not keep_running:
+            with console.status("stopping Truce"):
+                control.stop_stack(settings)
+    return result

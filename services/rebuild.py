@@ -1,0 +1,148 @@
+"""`truce rebuild`: every projection (the stream worker's state, its output topics and
+the ClickHouse tables) dropped and rebuilt from the reports topic, the system of record.
+
+The weekly metrics are read through the query API before and after; the rebuild fails
+unless they are equal and `truce verify` agrees."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from core.errors import ProcessError, TruceError
+from core.kafka import admin_client, consumer_lag, topic_size
+from core.settings import Settings
+from schemas import group_names, topic_names
+from services.published import Difference, MetricsSet, QueryClient, compare, fetch_published
+from services.runtime import broker, control
+from services.runtime.topics import ensure_all_topics
+from services.store.database import Database
+from services.verify import operator_key, reconcile
+
+
+class RebuildError(TruceError):
+    """The rebuilt projections differ from what was there before."""
+
+
+@dataclass
+class RebuildResult:
+    reports: int
+    seconds: float
+    weeks: int
+    differences: list[Difference]
+    verified: bool
+
+    @property
+    def rate(self) -> float:
+        return self.reports / self.seconds if self.seconds else 0.0
+
+
+def derived_topics(settings: Settings, existing: list[str]) -> list[str]:
+    """Every topic rebuilt from the log: the stream's outputs and its own internal topics
+    (changelogs, named after its application id). The reports topic and the alerter's
+    delivery log are never touched."""
+    names = topic_names(settings.topic_prefix)
+    app_id = group_names(settings.topic_prefix).streams
+    outputs = {names.folded, names.events, names.metrics, names.alerts, names.deadletter}
+    return sorted(t for t in existing if t in outputs or t.startswith(f"{app_id}-"))
+
+
+def _snapshot(settings: Settings) -> MetricsSet:
+    weeks = reconcile(settings, None)["weeks"]
+    client = QueryClient(settings.query_url, operator_key(settings))
+    try:
+        return fetch_published(client, list(weeks))
+    finally:
+        client.close()
+
+
+def _reset_kafka(settings: Settings) -> None:
+    admin = admin_client(settings.bootstrap_servers, timeout_ms=30_000)
+    try:
+        groups = group_names(settings.topic_prefix)
+        known = {g["group_id"] for g in admin.list_groups()}
+        stale = [g for g in (groups.streams, groups.store_sink) if g in known]
+        if stale:
+            admin.delete_groups(stale)
+        doomed = derived_topics(settings, admin.list_topics())
+        if doomed:
+            admin.delete_topics(doomed, timeout_ms=30_000)
+        deadline = time.monotonic() + 60
+        while set(doomed) & set(admin.list_topics()):
+            if time.monotonic() > deadline:
+                raise ProcessError("Kafka did not delete the derived topics in time")
+            time.sleep(0.5)
+    finally:
+        admin.close()
+    ensure_all_topics(settings)
+
+
+def _reset_clickhouse(settings: Settings) -> None:
+    db = Database(settings.clickhouse_url)
+    try:
+        db.drop_all()
+    finally:
+        db.close()
+
+
+def _reset(settings: Settings) -> None:
+    """With every service stopped: only the broker runs, and only while topics are reset."""
+    process = None if settings.kafka_bootstrap else broker.start(settings)
+    try:
+        _reset_kafka(settings)
+    finally:
+        if process is not None:
+            broker.stop(process.pid)
+    shutil.rmtree(settings.streams_dir, ignore_errors=True)
+    _reset_clickhouse(settings)
+
+
+def rebuild(
+    settings: Settings,
+    *,
+    on_phase: Callable[[str], None] = lambda phase: None,
+    on_replayed: Callable[[int, int], None] = lambda done, total: None,
+    timeout_s: float = 3600.0,
+) -> RebuildResult:
+    """Rebuild every projection; leaves the stack running only if it was running."""
+    was_running = control.supervisor_pid(settings) is not None
+    if not was_running:
+        on_phase("starting Truce to read the current metrics")
+        control.start_detached(settings)
+    try:
+        control.wait_until_idle(settings, timeout_s)
+        on_phase("reading the current metrics")
+        before = _snapshot(settings)
+        on_phase("stopping the services")
+        control.stop_stack(settings)
+        on_phase("dropping the stream state, derived topics and ClickHouse tables")
+        _reset(settings)
+        on_phase("starting Truce on empty projections")
+        control.start_detached(settings)
+        started = time.monotonic()
+        names = topic_names(settings.topic_prefix)
+        group = group_names(settings.topic_prefix).streams
+        total = topic_size(settings.bootstrap_servers, names.reports)
+        on_phase("replaying the reports topic")
+
+        def polled(_: int) -> None:
+            left = sum(consumer_lag(settings.bootstrap_servers, group, [names.reports]).values())
+            on_replayed(max(0, total - left), total)
+
+        control.wait_until_idle(settings, timeout_s, on_poll=polled, poll_s=0.5)
+        seconds = time.monotonic() - started
+        on_phase("checking: truce verify, and the metrics against those before")
+        verdict = reconcile(settings, None)
+        after = _snapshot(settings)
+        return RebuildResult(
+            reports=total,
+            seconds=seconds,
+            weeks=len(verdict["weeks"]),
+            differences=compare(after, before),
+            verified=bool(verdict["ok"]),
+        )
+    finally:
+        if not was_running:
+            control.stop_stack(settings)
