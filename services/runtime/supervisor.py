@@ -43,8 +43,11 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    with contextlib.suppress(FileNotFoundError):
-        if "(Z)" in Path(f"/proc/{pid}/stat").read_text().split(")")[-1][:4]:
+    with contextlib.suppress(FileNotFoundError, IndexError):
+        # "pid (comm) S ...": a zombie (exited, not yet reaped by its parent) is gone
+        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)  # our own child (e.g. `truce demo`): reap it
             return False
     return True
 
