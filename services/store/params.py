@@ -11,7 +11,9 @@ from schemas import areas, parties
 _WEEK = re.compile(r"(\d{4})-W(\d{2})", re.ASCII)
 
 
-def check_week(week: str) -> str:
+def check_week(week: str, where: str = "query") -> str:
+    """``week`` if it is a valid ISO 8601 week; ``where`` is the parameter's place (query
+    or path) named in the 422's ``loc``."""
     match = _WEEK.fullmatch(week)  # not .match: "$" would let a trailing newline in
     valid = False
     if match:
@@ -24,7 +26,7 @@ def check_week(week: str) -> str:
         raise Problem(
             422,
             f"week {week!r} is not an ISO 8601 week like 2016-W09",
-            errors=[{"loc": ["query", "week"], "msg": "expected YYYY-Www"}],
+            errors=[{"loc": [where, "week"], "msg": "expected YYYY-Www"}],
         )
     return week
 
