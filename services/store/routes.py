@@ -15,7 +15,13 @@ from core.keys import ApiKey, Role
 from schemas import area_list, party_list
 from schemas.weekly_report import WeeklyReport
 from services.store import queries
-from services.store.params import check_area, check_party, check_since, check_week
+from services.store.params import (
+    check_area,
+    check_party,
+    check_since,
+    check_week,
+    report_filters,
+)
 from services.store.state import StoreState, state
 from services.store.weekly import formats
 from services.store.weekly.assemble import weekly_report as assemble_weekly_report
@@ -87,6 +93,28 @@ def weekly_report(
 @router.get("/v1/verify", summary="Reconcile the stream's metrics with a SQL recount")
 def verify(st: State, _key: Reader, week: str | None = None) -> dict[str, Any]:
     return queries.verify(st.db, week)
+
+
+@router.get("/v1/reports", summary="The current reports behind a number (drill-down)")
+def report_list(
+    st: State,
+    _key: Reader,
+    week: str | None = None,
+    area: str | None = None,
+    party: str | None = None,
+    kind: str | None = None,
+    status: str | None = None,
+    verification: str | None = None,
+    exempt: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> dict[str, Any]:
+    filters = report_filters(week, area, party, kind, status, verification, exempt)
+    total, rows = queries.report_list(st.db, filters, limit, offset)
+    for row in rows:
+        row["occurred_at"] = utc_text(row["occurred_at"])
+        row["received_at"] = utc_text(row["received_at"])
+    return {"total": total, "limit": limit, "offset": offset, "reports": rows}
 
 
 @router.get("/v1/reports/{report_id}", summary="Every revision of a report and its state")
