@@ -17,6 +17,7 @@ from pydantic import TypeAdapter
 
 from schemas.reports import Report
 from schemas.requests import BatchRequest
+from schemas.weekly_report import WeeklyReport
 
 DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_DIR: Final = Path(__file__).resolve().parent / "json"
@@ -67,6 +68,21 @@ def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+@cache
+def _weekly_report() -> dict[str, Any]:
+    schema = WeeklyReport.model_json_schema(mode="serialization")
+    return {
+        "$schema": DIALECT,
+        "description": "GET /v1/weekly-report/{week} as JSON (Truce contract v1, section 4).",
+        **schema,
+    }
+
+
+def weekly_report_schema() -> dict[str, Any]:
+    """The schema of the weekly report's JSON format (a fresh copy)."""
+    return copy.deepcopy(_weekly_report())
+
+
 def report_schema(*, inline: bool = False) -> dict[str, Any]:
     """The schema of one report (a fresh copy; ``inline`` for OpenAPI embedding)."""
     return inline_refs(_report()) if inline else copy.deepcopy(_report())
@@ -87,6 +103,7 @@ def generated() -> dict[str, str]:
     return {
         "report.schema.json": render(report_schema()),
         "batch.schema.json": render(batch_schema()),
+        "weekly-report.schema.json": render(weekly_report_schema()),
     }
 
 

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from core.http import install_problem_handlers
 from core.settings import Settings
+from services.store.dashboard import install_dashboard
 from services.store.routes import router
 from services.store.state import StoreState
 
@@ -28,10 +29,12 @@ def create_app(settings: Settings, store: StoreState | None = None) -> FastAPI:
     app = FastAPI(
         title="Truce query API",
         version="1",
-        description="Weekly compliance and access metrics, reports and reconciliation.",
+        description="Weekly compliance and access metrics, reports, the weekly report, "
+        "reconciliation and the monitors' dashboard (/dashboard).",
         lifespan=lifespan,
     )
     app.state.store = st
     install_problem_handlers(app)
     app.include_router(router)
+    install_dashboard(app)
     return app

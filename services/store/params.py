@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
+from typing import get_args
 
 from core.http import Problem
-from schemas import areas, parties
+from schemas import KINDS, AccessRequest, Delivery, Verification, VerificationStatus, areas, parties
+
+STATUSES = frozenset(
+    status
+    for model in (Delivery, AccessRequest, Verification)
+    for status in get_args(model.model_fields["status"].annotation)
+)
+VERIFICATIONS = frozenset(get_args(VerificationStatus))
 
 _WEEK = re.compile(r"(\d{4})-W(\d{2})", re.ASCII)
 
 
-def check_week(week: str) -> str:
+def check_week(week: str, where: str = "query") -> str:
+    """``week`` if it is a valid ISO 8601 week; ``where`` is the parameter's place (query
+    or path) named in the 422's ``loc``."""
     match = _WEEK.fullmatch(week)  # not .match: "$" would let a trailing newline in
     valid = False
     if match:
@@ -24,7 +35,7 @@ def check_week(week: str) -> str:
         raise Problem(
             422,
             f"week {week!r} is not an ISO 8601 week like 2016-W09",
-            errors=[{"loc": ["query", "week"], "msg": "expected YYYY-Www"}],
+            errors=[{"loc": [where, "week"], "msg": "expected YYYY-Www"}],
         )
     return week
 
@@ -64,3 +75,36 @@ def check_since(since: str | None) -> datetime:
             errors=[{"loc": ["query", "since"], "msg": "expected e.g. 2016-02-27T00:00:00Z"}],
         )
     return moment.astimezone(UTC)
+
+
+def check_choice(name: str, value: str | None, allowed: Iterable[str]) -> str:
+    """``value`` if it is one of ``allowed`` (or empty: no filter), else a 422."""
+    choices = sorted(allowed)
+    if value and value not in choices:
+        raise Problem(
+            422,
+            f"{name} {value!r} is not one of {', '.join(choices)}",
+            errors=[{"loc": ["query", name], "msg": f"expected one of {choices}"}],
+        )
+    return value or ""
+
+
+def report_filters(
+    week: str | None,
+    area: str | None,
+    party: str | None,
+    kind: str | None,
+    status: str | None,
+    verification: str | None,
+    exempt: bool | None,
+) -> dict[str, object]:
+    """The drill-down's filters, checked, as the bound parameters of its SQL."""
+    return {
+        "week": check_week(week) if week else "",
+        "area": check_area(area),
+        "party": check_party(party),
+        "kind": check_choice("kind", kind, KINDS),
+        "status": check_choice("status", status, STATUSES),
+        "verification": check_choice("verification", verification, VERIFICATIONS),
+        "exempt": -1 if exempt is None else int(exempt),
+    }

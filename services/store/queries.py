@@ -158,3 +158,34 @@ def verify(db: Database, week: str | None) -> dict[str, Any]:
     checked = [check_week(week)] if week is not None else weeks(db)
     differences = [d for w in checked for d in reconcile(db, w)]
     return {"weeks": checked, "ok": not differences, "differences": differences}
+
+
+# The reports behind a number (drill-down): current, non-retracted canonical reports, the
+# rows every count of CONTRACT section 3 is made of. An empty filter matches everything.
+_REPORT_FILTER = """
+WHERE counts
+  AND ({week:String} = '' OR week = {week:String})
+  AND ({area:String} = '' OR area = {area:String})
+  AND ({party:String} = '' OR party = {party:String})
+  AND ({kind:String} = '' OR kind = {kind:String})
+  AND ({status:String} = '' OR status = {status:String})
+  AND ({verification:String} = '' OR verification = {verification:String})
+  AND ({exempt:Int8} < 0 OR exempt = ({exempt:Int8} = 1))
+"""
+REPORT_LIST = f"""
+SELECT report_id, kind, revision, org, occurred_at, received_at, week, area, party, target,
+       category, status, killed, injured, beneficiaries, exempt, exempt_reason, verification
+FROM canonical_reports FINAL
+{_REPORT_FILTER}
+ORDER BY occurred_at, report_id
+LIMIT {{limit:UInt32}} OFFSET {{offset:UInt32}}
+"""  # noqa: S608 (a constant; the values are bound parameters)
+REPORT_COUNT = f"SELECT count() AS total FROM canonical_reports FINAL {_REPORT_FILTER}"  # noqa: S608
+
+
+def report_list(
+    db: Database, filters: dict[str, Any], limit: int, offset: int
+) -> tuple[int, list[dict[str, Any]]]:
+    """(how many match, one page of them in event-time order)."""
+    (count,) = db.rows(REPORT_COUNT, **filters)
+    return int(count["total"]), db.rows(REPORT_LIST, **filters, limit=limit, offset=offset)

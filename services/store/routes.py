@@ -6,16 +6,26 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from core.http import Problem
 from core.keys import ApiKey, Role
 from schemas import area_list, party_list
+from schemas.weekly_report import WeeklyReport
 from services.store import queries
-from services.store.params import check_area, check_party, check_since, check_week
+from services.store.params import (
+    check_area,
+    check_party,
+    check_since,
+    check_week,
+    report_filters,
+)
 from services.store.state import StoreState, state
+from services.store.weekly import formats
+from services.store.weekly.assemble import weekly_report as assemble_weekly_report
+from services.store.weekly.render import render
 
 router = APIRouter()
 State = Annotated[StoreState, Depends(state)]
@@ -52,9 +62,59 @@ def access(st: State, _key: Reader, week: str, area: str | None = None) -> dict[
     return {"week": week, "rows": queries.access(st.db, check_week(week), check_area(area))}
 
 
+@router.get(
+    "/v1/weekly-report/{week}",
+    summary="The task force's weekly report (JSON, Markdown, HTML, CSV or HXL CSV)",
+    response_model=None,
+    responses={
+        200: {
+            "model": WeeklyReport,
+            "content": {"text/markdown": {}, "text/html": {}, "text/csv": {}},
+            "description": "Without ?format= the Accept header chooses; JSON by default.",
+        }
+    },
+)
+def weekly_report(
+    st: State,
+    _key: Reader,
+    request: Request,
+    week: str,
+    format_: Annotated[str | None, Query(alias="format")] = None,
+) -> Response:
+    checked = check_week(week, where="path")
+    fmt = formats.choose(format_, request.headers.get("accept"))
+    headers = {"Vary": "Accept"}
+    if fmt.disposition:
+        headers["Content-Disposition"] = f'{fmt.disposition}; filename="{fmt.filename(checked)}"'
+    body = render(assemble_weekly_report(st.db, checked), fmt)
+    return Response(body, media_type=fmt.media_type, headers=headers)
+
+
 @router.get("/v1/verify", summary="Reconcile the stream's metrics with a SQL recount")
 def verify(st: State, _key: Reader, week: str | None = None) -> dict[str, Any]:
     return queries.verify(st.db, week)
+
+
+@router.get("/v1/reports", summary="The current reports behind a number (drill-down)")
+def report_list(
+    st: State,
+    _key: Reader,
+    week: str | None = None,
+    area: str | None = None,
+    party: str | None = None,
+    kind: str | None = None,
+    status: str | None = None,
+    verification: str | None = None,
+    exempt: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> dict[str, Any]:
+    filters = report_filters(week, area, party, kind, status, verification, exempt)
+    total, rows = queries.report_list(st.db, filters, limit, offset)
+    for row in rows:
+        row["occurred_at"] = utc_text(row["occurred_at"])
+        row["received_at"] = utc_text(row["received_at"])
+    return {"total": total, "limit": limit, "offset": offset, "reports": rows}
 
 
 @router.get("/v1/reports/{report_id}", summary="Every revision of a report and its state")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,11 +15,8 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
-from kafka.errors import KafkaError
 
-from core.clickhouse import dsn_database, with_database
-from core.kafka import consumer_lag, durable_producer, ensure_topics
-from core.keys import KeyStore, Role
+from core.kafka import durable_producer
 from core.settings import Settings
 from schemas import (
     Alert,
@@ -29,24 +25,18 @@ from schemas import (
     WeeklyAccess,
     WeeklyCompliance,
     area_list,
-    encode_envelope,
-    group_names,
     make_envelope,
     parse_report,
     party_list,
-    report_subject_id,
-    topic_names,
 )
-from services.store.app import create_app
-from services.store.database import Database
 from services.store.queries import ACCESS_COUNTS, COMPLIANCE_COUNTS
 from services.store.state import StoreState
-from tests.conftest import isolated_settings
 from tests.support.ingest import violation
+from tests.support.problems import assert_problem
+from tests.support.store_seed import in_process_store, publish_records
 
 pytestmark = pytest.mark.integration
 
-PROBLEM = "application/problem+json"
 W09, W10, W11, W12 = "2016-W09", "2016-W10", "2016-W11", "2016-W12"
 RECEIVED = datetime(2016, 3, 1, 9, 0, 0, 123000, tzinfo=UTC)
 ROLES = ("sarc", "wfp", "monitor", "taskforce", "admin")
@@ -182,76 +172,13 @@ ALERTS = [
 def api(
     bootstrap: str, clickhouse_root: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Api]:
-    prefix = f"t{uuid.uuid4().hex[:8]}."
-    dsn = with_database(clickhouse_root, f"api_{uuid.uuid4().hex[:12]}")
-    settings = isolated_settings(
-        tmp_path_factory.mktemp("store-home"), kafka_bootstrap=bootstrap,
-        topic_prefix=prefix, clickhouse_dsn=dsn,
-    )  # fmt: skip
-    names = topic_names(prefix)
-    ensure_topics(bootstrap, names.all(), partitions=2, compacted=[names.events, names.metrics])
-    store_keys = KeyStore(settings)
-    keys = {
-        "sarc": store_keys.create("sarc-1", Role.PARTNER, "sarc"),
-        "wfp": store_keys.create("wfp-1", Role.PARTNER, "wfp"),
-        "monitor": store_keys.create("monitor-1", Role.MONITOR),
-        "taskforce": store_keys.create("tf-1", Role.TASKFORCE),
-        "admin": store_keys.create("admin-1", Role.ADMIN),
-        "revoked": store_keys.create("old-1", Role.MONITOR),
-    }
-    store_keys.revoke("old-1")
+    def seed(bootstrap: str, names: TopicNames) -> None:
+        publish_records(bootstrap, names, envelopes=ENVELOPES, canonical=CANONICAL,
+                        snapshots=SNAPSHOTS, alerts=ALERTS)  # fmt: skip
 
-    producer = durable_producer(bootstrap)
-    try:
-        for env in ENVELOPES:
-            subject = report_subject_id(env.report).encode()
-            producer.send(names.reports, key=subject, value=encode_envelope(env))
-        for record in CANONICAL:
-            producer.send(names.events, key=record.report_id.encode(),
-                          value=record.model_dump_json().encode())  # fmt: skip
-        for snap in SNAPSHOTS:
-            if isinstance(snap, WeeklyCompliance):
-                kind, key = "compliance", f"compliance|{snap.week}|{snap.area}|{snap.party}"
-            else:
-                kind, key = "access", f"access|{snap.week}|{snap.area}"
-            value = orjson.dumps({"type": kind, **snap.model_dump()})
-            producer.send(names.metrics, key=key.encode(), value=value)
-        for record in ALERTS:
-            producer.send(names.alerts, key=record.fingerprint.encode(),
-                          value=record.model_dump_json().encode())  # fmt: skip
-        producer.flush(timeout=15)
-    finally:
-        producer.close()
-
-    database = Database(dsn)
-    store = StoreState(settings, database=database)
-    try:
-        with TestClient(create_app(settings, store=store)) as client:
-            group = group_names(prefix).store_sink
-            topics = [names.reports, names.events, names.metrics, names.deadletter, names.alerts]
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if not any(consumer_lag(bootstrap, group, topics).values()):
-                        break
-                except KafkaError:
-                    pass  # the group's coordinator is still loading
-                assert time.monotonic() < deadline, "the sink did not store the records"
-                time.sleep(0.2)
-            yield Api(client, keys, settings, store, names)
-    finally:
-        database.client.command(f"DROP DATABASE IF EXISTS `{dsn_database(dsn)}`")
-        database.close()
-
-
-def assert_problem(response: Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM)
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert body["detail"]
-    assert body["title"]
-    return body
+    home = tmp_path_factory.mktemp("store-home")
+    with in_process_store(bootstrap, clickhouse_root, home, seed) as running:
+        yield Api(running.client, running.keys, running.settings, running.store, running.names)
 
 
 # -- section 1: identity and roles ---------------------------------------------------------

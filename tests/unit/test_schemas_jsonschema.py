@@ -21,7 +21,9 @@ from schemas.jsonschema import (
 FIX = "python -m schemas.jsonschema"
 
 
-@pytest.mark.parametrize("name", ["report.schema.json", "batch.schema.json"])
+@pytest.mark.parametrize(
+    "name", ["report.schema.json", "batch.schema.json", "weekly-report.schema.json"]
+)
 def test_committed_schema_has_not_drifted(name: str) -> None:
     committed = (SCHEMA_DIR / name).read_bytes()
     fresh = generated()[name].encode("utf-8")

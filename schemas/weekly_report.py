@@ -1,0 +1,151 @@
+"""The task force's weekly report (GET /v1/weekly-report/{week}) as a model.
+
+Published as JSON and as a JSON Schema (``schemas/json/weekly-report.schema.json``) so that
+consumers of the JSON format can validate what they receive; the Markdown, HTML and CSV
+formats are renderings of this same object, so the numbers never differ between formats.
+Counting follows CONTRACT section 3: only the current, non-retracted revision of a report
+counts, in the ISO week of its ``occurred_at`` (UTC)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.outputs import VerificationStatus
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Period(_Out):
+    start: date = Field(description="The Monday of the ISO week (UTC).")
+    end: date = Field(description="The Sunday of the ISO week (UTC), inclusive.")
+
+
+class PartyViolations(_Out):
+    """Non-exempt violations of one perpetrator (CONTRACT section 3 `violations`)."""
+
+    party: str = Field(description="Party code; 'total' in the totals row.")
+    name: str
+    violations: int = Field(ge=0, description="Current, non-exempt violation reports.")
+    previous_week: int = Field(ge=0, description="The same count in the previous ISO week.")
+    change: int = Field(description="violations - previous_week.")
+    verified: int = Field(ge=0, description="Of `violations`, those whose status is verified.")
+    verified_share: float | None = Field(
+        ge=0, le=1, description="verified / violations; null when there are none."
+    )
+    killed: int = Field(ge=0)
+    injured: int = Field(ge=0)
+
+
+class Violations(_Out):
+    parties: list[PartyViolations] = Field(
+        description="Parties with a non-exempt violation this or the previous week, most first."
+    )
+    total: PartyViolations
+    exempt: int = Field(ge=0, description="Exempt violations this week (listed in `exempt`).")
+
+
+class ExemptIncident(_Out):
+    """A violation outside the cessation of hostilities (designated party or area)."""
+
+    report_id: str
+    area: str
+    party: str = Field(description="Perpetrator.")
+    target: str
+    reason: str = Field(
+        description="designated_perpetrator | designated_target | designation:<report id>"
+    )
+    occurred_at: datetime
+    killed: int = Field(ge=0)
+    injured: int = Field(ge=0)
+    verification: VerificationStatus
+
+
+class BesiegedArea(_Out):
+    """Aid to one besieged area (reference data `besieged: true`) in the week."""
+
+    area: str
+    name: str
+    governorate: str
+    deliveries_completed: int = Field(ge=0)
+    deliveries_partial: int = Field(ge=0)
+    deliveries_blocked: int = Field(ge=0)
+    deliveries_cancelled: int = Field(ge=0)
+    beneficiaries: int = Field(ge=0, description="Reached by completed and partial deliveries.")
+    people_in_need: int = Field(ge=0, description="From the reference data.")
+    coverage: float | None = Field(
+        ge=0, description="beneficiaries / people_in_need; null when people_in_need is 0."
+    )
+    last_completed_delivery: date | None = Field(
+        description="Day (UTC) of the latest completed delivery up to the week's end."
+    )
+    days_since_last_completed_delivery: int | None = Field(
+        ge=0, description="Days from that delivery to the week's Sunday; null if never."
+    )
+
+
+class RequestCounts(_Out):
+    """Access requests by current status. `submitted` counts every request (any status);
+    `pending` those still awaiting an answer (status `submitted` in CONTRACT section 3)."""
+
+    submitted: int = Field(ge=0)
+    approved: int = Field(ge=0)
+    denied: int = Field(ge=0)
+    withdrawn: int = Field(ge=0)
+    pending: int = Field(ge=0)
+
+
+class Access(_Out):
+    week: RequestCounts = Field(description="Requests whose current revision is in the week.")
+    cumulative: RequestCounts = Field(description="Every request up to the week's end.")
+    cumulative_approval_rate: float | None = Field(
+        ge=0, le=1, description="cumulative approved / cumulative submitted; null when none."
+    )
+
+
+class WeekAlert(_Out):
+    """A spike-rule alert active during the week (started before its end, not resolved
+    before its start)."""
+
+    fingerprint: str
+    rule: str
+    area: str
+    party: str
+    state: str
+    severity: str
+    summary: str
+    starts_at: datetime
+    updated_at: datetime
+    reports: int = Field(ge=0, description="How many reports the alert lists.")
+
+
+class DataQuality(_Out):
+    """What changed since the previous edition, whose cut-off is the end of the previous
+    week; counted over arrivals during this week (``since`` to ``until``)."""
+
+    since: datetime = Field(description="The previous edition's cut-off (this week's start).")
+    until: datetime = Field(description="This edition's cut-off (the week's end).")
+    late_reports: int = Field(
+        ge=0, description="Reports about an earlier week first received in this window."
+    )
+    revised_reports: int = Field(
+        ge=0, description="Reports with a revision > 1 received in this window."
+    )
+
+
+class WeeklyReport(_Out):
+    """The task force's weekly report."""
+
+    week: str = Field(pattern=r"^\d{4}-W\d{2}$", description="ISO 8601 week, YYYY-Www.")
+    previous_week: str = Field(pattern=r"^\d{4}-W\d{2}$")
+    period: Period
+    generated_at: datetime
+    violations: Violations
+    exempt: list[ExemptIncident]
+    besieged: list[BesiegedArea]
+    access: Access
+    alerts: list[WeekAlert]
+    data_quality: DataQuality

@@ -1,0 +1,36 @@
+"""The monitors' dashboard: one static page and its vendored assets, served without a key.
+
+The page holds no data; every number comes from the query API, called by the browser with
+the monitor's key (taken from the URL fragment, which browsers never send, or a prompt).
+A strict Content-Security-Policy keeps the page to this origin: no CDN, no inline script."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+STATIC = Path(__file__).resolve().parent / "static"
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-cache",
+}
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/dashboard")
+def dashboard() -> FileResponse:
+    return FileResponse(STATIC / "dashboard.html", headers=SECURITY_HEADERS)
+
+
+def install_dashboard(app: FastAPI) -> None:
+    app.include_router(router)
+    app.mount("/dashboard/static", StaticFiles(directory=STATIC), name="dashboard-static")

@@ -1,0 +1,430 @@
+// Truce monitors' dashboard: every number comes from the query API with the monitor's key.
+// The key arrives in the URL fragment (#key=..., never sent to the server) or by prompt and
+// stays in sessionStorage. Week, area and party filters live in the fragment too, so a view
+// can be shared (without the key).
+"use strict";
+
+const KEY_STORE = "truce-key";
+const TREND_WEEKS = 8;
+const PALETTE = ["#b3261e", "#1f5fa8", "#1e6b3a", "#8a5a00", "#6b3fa0", "#0f7c86", "#a83279",
+  "#4d5b69", "#c76b00", "#2e8b57", "#7b2d26", "#36648b"];
+
+const state = { key: "", week: "", area: "", party: "", areas: [], parties: [], charts: {} };
+const $ = (selector) => document.querySelector(selector);
+
+// -- ISO weeks ------------------------------------------------------------------------------
+function mondayOf(week) {
+  const [year, number] = week.split("-W").map(Number);
+  const jan4 = Date.UTC(year, 0, 4);
+  const weekday = (new Date(jan4).getUTCDay() + 6) % 7;
+  return new Date(jan4 - weekday * 86400000 + (number - 1) * 7 * 86400000);
+}
+
+function isoWeek(date) {
+  const day = new Date(Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate()));
+  const weekday = (day.getUTCDay() + 6) % 7;
+  day.setUTCDate(day.getUTCDate() - weekday + 3); // the Thursday decides the year
+  const year = day.getUTCFullYear();
+  const firstThursday = new Date(Date.UTC(year, 0, 4));
+  firstThursday.setUTCDate(firstThursday.getUTCDate() - ((firstThursday.getUTCDay() + 6) % 7) + 3);
+  const number = 1 + Math.round((day - firstThursday) / (7 * 86400000));
+  return `${year}-W${String(number).padStart(2, "0")}`;
+}
+
+function weeksEndingAt(week, count) {
+  const monday = mondayOf(week).getTime();
+  const weeks = [];
+  for (let i = count - 1; i >= 0; i -= 1) weeks.push(isoWeek(new Date(monday - i * 7 * 86400000)));
+  return weeks;
+}
+
+// -- the API --------------------------------------------------------------------------------
+class ApiError extends Error {
+  constructor(status, detail) {
+    super(detail);
+    this.status = status;
+  }
+}
+
+async function api(path, params = {}) {
+  const query = new URLSearchParams();
+  for (const [name, value] of Object.entries(params)) {
+    if (value !== "" && value !== undefined && value !== null) query.set(name, String(value));
+  }
+  const url = query.toString() ? `${path}?${query}` : path;
+  const response = await fetch(url, {
+    headers: { Authorization: `Bearer ${state.key}`, Accept: "application/json" },
+    cache: "no-store",
+  });
+  if (!response.ok) {
+    let detail = response.statusText;
+    try {
+      detail = (await response.json()).detail || detail;
+    } catch (_) { /* not problem+json */ }
+    throw new ApiError(response.status, detail);
+  }
+  return response.json();
+}
+
+// -- key and fragment -----------------------------------------------------------------------
+function readFragment() {
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  const key = fragment.get("key");
+  if (key) {
+    sessionStorage.setItem(KEY_STORE, key);
+    fragment.delete("key");
+  }
+  state.key = sessionStorage.getItem(KEY_STORE) || "";
+  state.week = fragment.get("week") || isoWeek(new Date());
+  state.area = fragment.get("area") || "";
+  state.party = fragment.get("party") || "";
+  writeFragment();
+}
+
+function writeFragment() {
+  const fragment = new URLSearchParams();
+  fragment.set("week", state.week);
+  if (state.area) fragment.set("area", state.area);
+  if (state.party) fragment.set("party", state.party);
+  history.replaceState(null, "", `${location.pathname}${location.search}#${fragment}`);
+}
+
+function askForKey() {
+  const key = window.prompt("Truce API key (monitor, taskforce or admin)") || "";
+  if (key) sessionStorage.setItem(KEY_STORE, key.trim());
+  state.key = key.trim();
+}
+
+function showMessage(text) {
+  const box = $("#message");
+  box.textContent = text;
+  box.hidden = !text;
+}
+
+// -- rendering helpers ----------------------------------------------------------------------
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (name === "dataset") Object.assign(node.dataset, value);
+    else if (name === "className") node.className = value;
+    else node.setAttribute(name, value);
+  }
+  for (const child of children) node.append(child instanceof Node ? child : String(child));
+  return node;
+}
+
+const svgNs = "http://www.w3.org/2000/svg";
+function svg(tag, attributes = {}) {
+  const node = document.createElementNS(svgNs, tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  return node;
+}
+
+const fmt = (n) => (n === null || n === undefined ? "n/a" : Number(n).toLocaleString("en"));
+const pct = (share) => (share === null || share === undefined ? "n/a" : `${(share * 100).toFixed(share < 0.1 ? 1 : 0)} %`);
+
+// A number that lists the reports behind it when clicked.
+function drillButton(value, filters, title) {
+  const button = el("button", { type: "button", title: "List the reports behind this number" }, fmt(value));
+  button.dataset.value = String(value);
+  button.addEventListener("click", () => drill(filters, title));
+  return button;
+}
+
+function areaName(code) {
+  const area = state.areas.find((a) => a.code === code);
+  return area ? area.name : code;
+}
+
+function partyName(code) {
+  const party = state.parties.find((p) => p.code === code);
+  return party ? party.name : code;
+}
+
+// -- sections -------------------------------------------------------------------------------
+function renderSummary(rows, report) {
+  const sum = (field) => rows.reduce((total, row) => total + row[field], 0);
+  const base = { week: state.week, kind: "violation", area: state.area, party: state.party };
+  const cards = [
+    ["#sum-violations", sum("violations"), { ...base, exempt: false }, "violations"],
+    ["#sum-verified", sum("violations_verified"), { ...base, exempt: false, verification: "verified" }, "verified violations"],
+    ["#sum-exempt", sum("violations_exempt"), { ...base, exempt: true }, "exempt violations"],
+  ];
+  for (const [selector, value, filters, title] of cards) {
+    const old = $(selector);
+    const button = drillButton(value, filters, `${title}, ${state.week}`);
+    button.id = old.id;
+    button.className = "num";
+    old.replaceWith(button);
+  }
+  for (const field of ["killed", "injured"]) {
+    const node = $(`#sum-${field}`);
+    node.textContent = fmt(sum(field));
+    node.dataset.value = String(sum(field));
+  }
+  const approval = $("#sum-approval");
+  const access = report.access;
+  approval.textContent = `${pct(access.cumulative_approval_rate)} (${fmt(access.cumulative.approved)}/${fmt(access.cumulative.submitted)})`;
+  approval.dataset.value = String(access.cumulative_approval_rate);
+}
+
+function renderWeekly(rows) {
+  const body = $("#weekly tbody");
+  body.replaceChildren();
+  if (!rows.length) {
+    body.append(el("tr", {}, el("td", { colspan: "7" }, "No violation reported for this week and filter.")));
+    return;
+  }
+  for (const row of rows) {
+    const cell = { week: state.week, kind: "violation", area: row.area, party: row.party };
+    const where = `${areaName(row.area)}, ${partyName(row.party)}, ${state.week}`;
+    const numbers = [
+      ["violations", { ...cell, exempt: false }],
+      ["violations_verified", { ...cell, exempt: false, verification: "verified" }],
+      ["violations_exempt", { ...cell, exempt: true }],
+      ["killed", null],
+      ["injured", null],
+    ];
+    const tr = el("tr", { dataset: { area: row.area, party: row.party } },
+      el("td", {}, areaName(row.area)), el("td", { title: partyName(row.party) }, row.party));
+    for (const [field, filters] of numbers) {
+      const td = el("td", { className: "n", dataset: { field } });
+      td.append(filters ? drillButton(row[field], filters, `${field.replace("_", " ")}: ${where}`) : fmt(row[field]));
+      tr.append(td);
+    }
+    body.append(tr);
+  }
+}
+
+function renderBesieged(report) {
+  const body = $("#besieged tbody");
+  body.replaceChildren();
+  const shown = report.besieged.filter((b) => !state.area || b.area === state.area);
+  for (const b of shown) {
+    const cell = { week: state.week, kind: "delivery", area: b.area };
+    const coverage = b.coverage === null ? 0 : Math.min(1, b.coverage);
+    const bar = el("span", { className: "bar-track" }, el("span", { className: "bar" }));
+    bar.firstChild.style.width = `${Math.round(coverage * 120)}px`;
+    const days = b.days_since_last_completed_delivery;
+    body.append(el("tr", { dataset: { area: b.area } },
+      el("td", {}, b.name),
+      el("td", { className: "n", dataset: { field: "deliveries_completed" } },
+        drillButton(b.deliveries_completed, { ...cell, status: "completed" }, `completed deliveries: ${b.name}, ${state.week}`)),
+      el("td", { className: "n", dataset: { field: "deliveries_blocked" } },
+        drillButton(b.deliveries_blocked, { ...cell, status: "blocked" }, `blocked deliveries: ${b.name}, ${state.week}`)),
+      el("td", { className: "n", dataset: { field: "beneficiaries" } }, fmt(b.beneficiaries)),
+      el("td", { className: "n", dataset: { field: "people_in_need" } }, fmt(b.people_in_need)),
+      el("td", { dataset: { field: "coverage", value: String(b.coverage) } }, bar, pct(b.coverage)),
+      el("td", { className: "n", dataset: { field: "days_since_last_completed_delivery" } }, days === null ? "never" : fmt(days))));
+  }
+}
+
+function renderAlerts(report) {
+  const list = $("#alerts");
+  list.replaceChildren();
+  const alerts = report.alerts.filter((a) => !state.area || a.area === state.area);
+  if (!alerts.length) list.append(el("li", { className: "resolved" }, "No alert was active this week."));
+  for (const a of alerts) {
+    list.append(el("li", { className: a.state, dataset: { fingerprint: a.fingerprint } },
+      el("strong", {}, `${a.severity} · ${a.rule}`), " ", a.summary,
+      el("div", { className: "meta" }, `${areaName(a.area)} · ${a.state} · since ${a.starts_at.slice(0, 16).replace("T", " ")} UTC · ${a.reports} reports`)));
+  }
+}
+
+function renderMap(rows) {
+  const map = $("#map");
+  map.replaceChildren();
+  const width = 600;
+  const height = 520;
+  const pad = 40;
+  const lats = state.areas.map((a) => a.lat);
+  const lons = state.areas.map((a) => a.lon);
+  const [minLat, maxLat, minLon, maxLon] = [Math.min(...lats), Math.max(...lats), Math.min(...lons), Math.max(...lons)];
+  const kx = Math.cos(((minLat + maxLat) / 2) * Math.PI / 180); // equirectangular, true at mid-latitude
+  const scale = Math.min((width - 2 * pad) / ((maxLon - minLon) * kx || 1), (height - 2 * pad) / ((maxLat - minLat) || 1));
+  const x = (lon) => pad + (lon - minLon) * kx * scale;
+  const y = (lat) => height - pad - (lat - minLat) * scale;
+  for (let lon = Math.ceil(minLon); lon <= maxLon; lon += 1) {
+    map.append(svg("line", { class: "graticule", x1: x(lon), x2: x(lon), y1: 0, y2: height }));
+    const label = svg("text", { class: "graticule-label", x: x(lon) + 2, y: height - 4 });
+    label.textContent = `${lon}°E`;
+    map.append(label);
+  }
+  for (let lat = Math.ceil(minLat); lat <= maxLat; lat += 1) {
+    map.append(svg("line", { class: "graticule", x1: 0, x2: width, y1: y(lat), y2: y(lat) }));
+    const label = svg("text", { class: "graticule-label", x: 2, y: y(lat) - 2 });
+    label.textContent = `${lat}°N`;
+    map.append(label);
+  }
+  const perArea = {};
+  for (const row of rows) perArea[row.area] = (perArea[row.area] || 0) + row.violations;
+  const ordered = [...state.areas].sort((a, b) => (perArea[b.code] || 0) - (perArea[a.code] || 0));
+  for (const area of ordered) {
+    const count = perArea[area.code] || 0;
+    const r = 4 + 3 * Math.sqrt(count);
+    const group = svg("g", { "data-area": area.code, "data-violations": String(count) });
+    if (area.besieged) group.append(svg("circle", { class: "ring", cx: x(area.lon), cy: y(area.lat), r: r + 3 }));
+    const dot = svg("circle", { class: `area${count ? "" : " quiet"}${state.area === area.code ? " selected" : ""}`, cx: x(area.lon), cy: y(area.lat), r });
+    const title = svg("title");
+    title.textContent = `${area.name} (${area.governorate}): ${count} violations in ${state.week}${area.besieged ? ", besieged" : ""}`;
+    dot.append(title);
+    dot.addEventListener("click", () => setFilter("area", state.area === area.code ? "" : area.code));
+    group.append(dot);
+    if (count || state.area === area.code) {
+      const name = svg("text", { class: "name", x: x(area.lon) + r + 4, y: y(area.lat) + 3 });
+      name.textContent = area.name.replace(/ \(.*\)$/, "");
+      group.append(name);
+    }
+    map.append(group);
+  }
+}
+
+function trendChart(canvasId, weeks, series) {
+  const datasets = Object.entries(series)
+    .sort((a, b) => b[1].reduce((s, n) => s + n, 0) - a[1].reduce((s, n) => s + n, 0))
+    .slice(0, PALETTE.length)
+    .map(([label, data], i) => ({ label, data, borderColor: PALETTE[i], backgroundColor: PALETTE[i], tension: 0 }));
+  const existing = state.charts[canvasId];
+  if (existing) existing.destroy();
+  state.charts[canvasId] = new window.Chart($(`#${canvasId}`), {
+    type: "line",
+    data: { labels: weeks, datasets },
+    options: {
+      animation: false,
+      maintainAspectRatio: false,
+      scales: { y: { beginAtZero: true, ticks: { precision: 0 } } },
+      plugins: { legend: { position: "right", labels: { boxWidth: 12 } } },
+    },
+  });
+}
+
+async function renderTrends() {
+  const weeks = weeksEndingAt(state.week, TREND_WEEKS);
+  const answers = await Promise.all(weeks.map((week) => api("/v1/metrics/weekly", { week, area: state.area, party: state.party })));
+  const byParty = {};
+  const byArea = {};
+  answers.forEach((answer, i) => {
+    for (const row of answer.rows) {
+      (byParty[row.party] ||= Array(weeks.length).fill(0))[i] += row.violations;
+      (byArea[areaName(row.area)] ||= Array(weeks.length).fill(0))[i] += row.violations;
+    }
+  });
+  trendChart("trend-party", weeks, byParty);
+  trendChart("trend-area", weeks, byArea);
+  $("#trends").dataset.weeks = weeks.join(",");
+}
+
+// -- drill-down -----------------------------------------------------------------------------
+async function drill(filters, title) {
+  $("#drill-title").textContent = title;
+  $("#report-detail").hidden = true;
+  const table = $("#drill");
+  const body = table.querySelector("tbody");
+  try {
+    const page = await api("/v1/reports", { ...filters, limit: 200 });
+    body.replaceChildren();
+    for (const r of page.reports) {
+      const link = el("button", { type: "button", title: "Every revision of this report" }, r.report_id);
+      link.addEventListener("click", () => showReport(r.report_id));
+      body.append(el("tr", { dataset: { report: r.report_id } },
+        el("td", {}, link), el("td", {}, r.occurred_at.slice(0, 16).replace("T", " ")),
+        el("td", {}, areaName(r.area)), el("td", {}, r.party), el("td", {}, r.status),
+        el("td", { className: "n" }, fmt(r.killed)), el("td", {}, r.verification),
+        el("td", {}, r.exempt ? r.exempt_reason : "")));
+    }
+    $("#drill-note").textContent = page.total > page.reports.length
+      ? `${page.reports.length} of ${page.total} reports (the first ones by time).`
+      : `${page.total} report${page.total === 1 ? "" : "s"}.`;
+    table.hidden = false;
+    table.dataset.total = String(page.total);
+    showMessage("");
+  } catch (error) {
+    handle(error);
+  }
+}
+
+async function showReport(reportId) {
+  try {
+    const report = await api(`/v1/reports/${encodeURIComponent(reportId)}`);
+    const detail = $("#report-detail");
+    detail.textContent = JSON.stringify(report, null, 2);
+    detail.hidden = false;
+  } catch (error) {
+    handle(error);
+  }
+}
+
+// -- loading --------------------------------------------------------------------------------
+function handle(error) {
+  if (error instanceof ApiError && error.status === 401) {
+    sessionStorage.removeItem(KEY_STORE);
+    showMessage("The API key was refused (401). Reload the page with #key=… or use “Forget key” to enter another.");
+  } else if (error instanceof ApiError && error.status === 403) {
+    showMessage("This key may not read the dashboard (403): it needs the monitor, taskforce or admin role.");
+  } else {
+    showMessage(`Could not load the data: ${error.message}`);
+  }
+  document.body.dataset.state = "error";
+}
+
+async function load() {
+  document.body.dataset.state = "loading";
+  try {
+    // every area (the map shows them all), then the area filter on the same rows
+    const [weekly, report] = await Promise.all([
+      api("/v1/metrics/weekly", { week: state.week, party: state.party }),
+      api(`/v1/weekly-report/${state.week}`, { format: "json" }),
+    ]);
+    const rows = weekly.rows.filter((row) => !state.area || row.area === state.area);
+    renderSummary(rows, report);
+    renderWeekly(rows);
+    renderBesieged(report);
+    renderAlerts(report);
+    renderMap(weekly.rows);
+    await renderTrends();
+    showMessage("");
+    document.body.dataset.week = state.week;
+    document.body.dataset.state = "ready";
+  } catch (error) {
+    handle(error);
+  }
+}
+
+function setFilter(name, value) {
+  state[name] = value;
+  if (name === "area") $("#area").value = value;
+  writeFragment();
+  load();
+}
+
+async function start() {
+  readFragment();
+  if (!state.key) askForKey();
+  if (!state.key) {
+    showMessage("No API key: open this page as /dashboard#key=<your key>.");
+    document.body.dataset.state = "error";
+    return;
+  }
+  try {
+    [state.areas, state.parties] = await Promise.all([api("/v1/reference/areas"), api("/v1/reference/parties")]);
+  } catch (error) {
+    handle(error);
+    return;
+  }
+  for (const area of state.areas) $("#area").append(el("option", { value: area.code }, area.name));
+  for (const party of state.parties) $("#party").append(el("option", { value: party.code }, `${party.name} (${party.code})`));
+  $("#week").value = state.week;
+  $("#area").value = state.area;
+  $("#party").value = state.party;
+  $("#week").addEventListener("change", (event) => { if (event.target.value) setFilter("week", event.target.value); });
+  $("#area").addEventListener("change", (event) => setFilter("area", event.target.value));
+  $("#party").addEventListener("change", (event) => setFilter("party", event.target.value));
+  $("#forget").addEventListener("click", () => {
+    sessionStorage.removeItem(KEY_STORE);
+    askForKey();
+    load();
+  });
+  await load();
+}
+
+document.addEventListener("DOMContentLoaded", start);

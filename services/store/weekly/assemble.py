@@ -1,0 +1,181 @@
+"""Builds the weekly report from ClickHouse: one query per section, shaped into the model.
+
+Blocking (chDB runs in-process): call it from a worker thread, as FastAPI does for the
+synchronous route that uses it."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from schemas import area_list, parties
+from schemas.weekly_report import (
+    Access,
+    BesiegedArea,
+    DataQuality,
+    ExemptIncident,
+    PartyViolations,
+    Period,
+    RequestCounts,
+    Violations,
+    WeekAlert,
+    WeeklyReport,
+)
+from services.store.database import Database
+from services.store.weekly import sql
+
+EXEMPT_LIMIT = 1000
+"""The exempt list is bounded; ``violations.exempt`` always has the full count."""
+ALERT_LIMIT = 500
+
+
+def week_bounds(week: str) -> tuple[datetime, datetime]:
+    """[Monday 00:00, next Monday 00:00) in UTC of a valid ``YYYY-Www``."""
+    year, number = week.split("-W")
+    monday = date.fromisocalendar(int(year), int(number), 1)
+    start = datetime.combine(monday, time(), tzinfo=UTC)
+    return start, start + timedelta(days=7)
+
+
+def iso_week(day: date) -> str:
+    year, number, _ = day.isocalendar()
+    return f"{year}-W{number:02d}"
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _utc(moment: datetime) -> datetime:
+    """ClickHouse hands back naive UTC datetimes."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _violations(db: Database, week: str, previous: str) -> Violations:
+    rows = db.rows(sql.VIOLATIONS, week=week, previous=previous)
+    now = {r["party"]: r for r in rows if r["week"] == week}
+    before = {r["party"]: int(r["violations"]) for r in rows if r["week"] == previous}
+    names = parties()
+    items = []
+    active = {c for c, r in now.items() if r["violations"]} | {c for c, n in before.items() if n}
+    for code in active:
+        row = now.get(code, {})
+        count, verified = int(row.get("violations", 0)), int(row.get("verified", 0))
+        items.append(
+            PartyViolations(
+                party=code,
+                name=names[code].name if code in names else code,
+                violations=count,
+                previous_week=before.get(code, 0),
+                change=count - before.get(code, 0),
+                verified=verified,
+                verified_share=_share(verified, count),
+                killed=int(row.get("killed", 0)),
+                injured=int(row.get("injured", 0)),
+            )
+        )
+    items.sort(key=lambda p: (-p.violations, -p.previous_week, p.party))
+    count, previous_count = sum(p.violations for p in items), sum(p.previous_week for p in items)
+    verified = sum(p.verified for p in items)
+    total = PartyViolations(
+        party="total",
+        name="All parties",
+        violations=count,
+        previous_week=previous_count,
+        change=count - previous_count,
+        verified=verified,
+        verified_share=_share(verified, count),
+        killed=sum(p.killed for p in items),
+        injured=sum(p.injured for p in items),
+    )
+    exempt = sum(int(r["exempt_violations"]) for r in now.values())
+    return Violations(parties=items, total=total, exempt=exempt)
+
+
+def _exempt(db: Database, week: str) -> list[ExemptIncident]:
+    rows = db.rows(sql.EXEMPT, week=week, limit=EXEMPT_LIMIT)
+    return [ExemptIncident(**{**r, "occurred_at": _utc(r["occurred_at"])}) for r in rows]
+
+
+def _besieged(db: Database, week: str, end: datetime, sunday: date) -> list[BesiegedArea]:
+    besieged = [a for a in area_list() if a.besieged]
+    rows = db.rows(sql.DELIVERIES, week=week, areas=[a.code for a in besieged], end=end)
+    by_area = {r["area"]: r for r in rows}
+    result = []
+    for area in besieged:
+        row: dict[str, Any] = by_area.get(area.code, {})
+        last = _utc(row["last_completed"]).date() if row.get("completed_ever") else None
+        beneficiaries = int(row.get("beneficiaries", 0))
+        result.append(
+            BesiegedArea(
+                area=area.code,
+                name=area.name,
+                governorate=area.governorate,
+                deliveries_completed=int(row.get("deliveries_completed", 0)),
+                deliveries_partial=int(row.get("deliveries_partial", 0)),
+                deliveries_blocked=int(row.get("deliveries_blocked", 0)),
+                deliveries_cancelled=int(row.get("deliveries_cancelled", 0)),
+                beneficiaries=beneficiaries,
+                people_in_need=area.people_in_need,
+                coverage=_share(beneficiaries, area.people_in_need),
+                last_completed_delivery=last,
+                days_since_last_completed_delivery=None if last is None else (sunday - last).days,
+            )
+        )
+    return result
+
+
+def _access(db: Database, week: str, end: datetime) -> Access:
+    (row,) = db.rows(sql.REQUESTS, week=week, end=end)
+    counts = {
+        scope: RequestCounts(
+            **{
+                status: int(row[f"{scope}_{status}"])
+                for status in ("submitted", "approved", "denied", "withdrawn", "pending")
+            }
+        )
+        for scope in ("week", "cumulative")
+    }
+    cumulative = counts["cumulative"]
+    return Access(
+        week=counts["week"],
+        cumulative=cumulative,
+        cumulative_approval_rate=_share(cumulative.approved, cumulative.submitted),
+    )
+
+
+def _alerts(db: Database, start: datetime, end: datetime) -> list[WeekAlert]:
+    rows = db.rows(sql.ALERTS, start=start, end=end, limit=ALERT_LIMIT)
+    return [
+        WeekAlert(**{**r, "starts_at": _utc(r["starts_at"]), "updated_at": _utc(r["updated_at"])})
+        for r in rows
+    ]
+
+
+def _data_quality(db: Database, start: datetime, end: datetime) -> DataQuality:
+    (row,) = db.rows(sql.ARRIVALS, start=start, end=end)
+    return DataQuality(
+        since=start,
+        until=end,
+        late_reports=int(row["late_reports"]),
+        revised_reports=int(row["revised_reports"]),
+    )
+
+
+def weekly_report(db: Database, week: str, now: datetime | None = None) -> WeeklyReport:
+    """The report of a valid ISO week (check it first with ``params.check_week``)."""
+    start, end = week_bounds(week)
+    sunday = (end - timedelta(days=1)).date()
+    previous = iso_week(start.date() - timedelta(days=7))
+    return WeeklyReport(
+        week=week,
+        previous_week=previous,
+        period=Period(start=start.date(), end=sunday),
+        generated_at=now or datetime.now(UTC),
+        violations=_violations(db, week, previous),
+        exempt=_exempt(db, week),
+        besieged=_besieged(db, week, end, sunday),
+        access=_access(db, week, end),
+        alerts=_alerts(db, start, end),
+        data_quality=_data_quality(db, start, end),
+    )

@@ -1,0 +1,178 @@
+"""Renders a WeeklyReport as JSON, Markdown, HTML (Jinja2 templates), CSV or HXL CSV.
+
+Every format is a view of the same model, so the numbers cannot differ between them."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import date, datetime
+from functools import cache
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from schemas.reference import reference_source
+from schemas.weekly_report import WeeklyReport
+from services.store.weekly.formats import Format
+
+# (CSV column, HXL hashtag): one wide table, a `section` column says what a row is.
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("week", "#date+week"),
+    ("period_start", "#date+start"),
+    ("period_end", "#date+end"),
+    ("section", "#meta+section"),
+    ("governorate", "#adm1+name"),
+    ("area", "#loc+code"),
+    ("area_name", "#loc+name"),
+    ("party", "#org+code"),
+    ("party_name", "#org+name"),
+    ("report_id", "#meta+id"),
+    ("target", "#meta+target"),
+    ("occurred_at", "#date+occurred"),
+    ("violations", "#indicator+violations+num"),
+    ("previous_week", "#indicator+violations+previous+num"),
+    ("change", "#indicator+violations+change+num"),
+    ("verified", "#indicator+violations+verified+num"),
+    ("verified_share", "#indicator+violations+verified+pct"),
+    ("killed", "#affected+killed+num"),
+    ("injured", "#affected+injured+num"),
+    ("deliveries_completed", "#indicator+deliveries+completed+num"),
+    ("deliveries_partial", "#indicator+deliveries+partial+num"),
+    ("deliveries_blocked", "#indicator+deliveries+blocked+num"),
+    ("deliveries_cancelled", "#indicator+deliveries+cancelled+num"),
+    ("beneficiaries", "#reached+num"),
+    ("people_in_need", "#inneed+num"),
+    ("coverage", "#reached+pct"),
+    ("last_completed_delivery", "#date+delivery+last"),
+    ("days_since_last_completed_delivery", "#indicator+days_since_delivery+num"),
+    ("requests_submitted", "#access+requests+submitted+num"),
+    ("requests_approved", "#access+requests+approved+num"),
+    ("requests_denied", "#access+requests+denied+num"),
+    ("requests_withdrawn", "#access+requests+withdrawn+num"),
+    ("requests_pending", "#access+requests+pending+num"),
+    ("approval_rate", "#access+requests+approved+pct"),
+    ("status", "#status"),
+    ("severity", "#severity"),
+    ("description", "#description"),
+    ("late_reports", "#meta+reports+late+num"),
+    ("revised_reports", "#meta+reports+revised+num"),
+)
+
+
+def _rows(report: WeeklyReport) -> Iterator[dict[str, Any]]:
+    """The report as flat rows, section by section (keys are CSV columns)."""
+    for p in [*report.violations.parties, report.violations.total]:
+        yield {"section": "violations", "party_name": p.name, **p.model_dump(exclude={"name"})}
+    for e in report.exempt:
+        yield {
+            "section": "exempt", **e.model_dump(exclude={"reason", "verification"}),
+            "status": e.verification, "description": e.reason,
+        }  # fmt: skip
+    for b in report.besieged:
+        yield {"section": "besieged", "area_name": b.name, **b.model_dump(exclude={"name"})}
+    access = report.access
+    for scope, counts in (("week", access.week), ("cumulative", access.cumulative)):
+        row = {f"requests_{k}": v for k, v in counts.model_dump().items()}
+        if scope == "cumulative":
+            row["approval_rate"] = access.cumulative_approval_rate
+        yield {"section": f"access_{scope}", **row}
+    for a in report.alerts:
+        yield {
+            "section": "alert", "area": a.area, "party": a.party, "occurred_at": a.starts_at,
+            "status": a.state, "severity": a.severity, "description": f"{a.rule}: {a.summary}",
+        }  # fmt: skip
+    quality = report.data_quality
+    yield {
+        "section": "data_quality",
+        "late_reports": quality.late_reports,
+        "revised_reports": quality.revised_reports,
+    }
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def to_csv(report: WeeklyReport, hxl: bool = False) -> str:
+    """One header row (plus the HXL hashtag row for ``hxl``), then one row per item."""
+    names = [c for c, _ in COLUMNS]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(names)
+    if hxl:
+        writer.writerow([tag for _, tag in COLUMNS])
+    common = {
+        "week": report.week,
+        "period_start": report.period.start,
+        "period_end": report.period.end,
+    }
+    for row in _rows(report):
+        merged = {**common, **row}
+        unknown = set(merged) - set(names)
+        if unknown:  # a model field without a column would be lost silently
+            raise ValueError(f"no CSV column for {sorted(unknown)}")
+        writer.writerow([_cell(merged.get(name)) for name in names])
+    return out.getvalue()
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.0f} %"
+
+
+def _num(value: int | None) -> str:
+    return "n/a" if value is None else f"{value:,}"
+
+
+def _signed(value: int) -> str:
+    return f"+{value:,}" if value > 0 else f"{value:,}"
+
+
+def _md_cell(value: Any) -> str:
+    """Text safe inside a Markdown table cell, shown as written (no HTML, no markup)."""
+    text = str(value).replace("\\", "\\\\").replace("\n", " ")
+    for char in "|<>*_`[]":
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+def _when(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+@cache
+def _environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("services.store.weekly", "templates"),
+        autoescape=select_autoescape(enabled_extensions=("html",), default=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(pct=_pct, num=_num, signed=_signed, md=_md_cell, when=_when)
+    return env
+
+
+def _template(name: str, report: WeeklyReport) -> str:
+    sources = {"areas": reference_source("areas"), "parties": reference_source("parties")}
+    return _environment().get_template(name).render(r=report, sources=sources)
+
+
+def render(report: WeeklyReport, fmt: Format) -> str:
+    if fmt.name == "json":
+        return report.model_dump_json()
+    if fmt.name == "md":
+        return _template("weekly.md.j2", report)
+    if fmt.name == "html":
+        return _template("weekly.html", report)
+    return to_csv(report, hxl=fmt.name == "hxl")

@@ -1,0 +1,265 @@
+"""The dashboard in Debian's headless Chromium (driven by Playwright, never a downloaded
+browser) against the real store process fed through Kafka with a known week: the page loads
+with no console error, shows the API's numbers, drills down to the reports behind a number,
+filters, keeps the key out of URLs and logs, and calls nothing but its own origin.
+
+The screenshot is kept as a test artefact in test-artifacts/dashboard.png."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, Request, sync_playwright
+
+from core.kafka import ensure_topics
+from core.settings import Settings
+from schemas import group_names, topic_names
+from tests.conftest import isolated_settings
+from tests.support import store_seed as seed
+from tests.support.services import running_module, service_env
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+@dataclass
+class Store:
+    settings: Settings
+    keys: dict[str, str]
+    log: Path
+
+    def get(self, path: str, **params: Any) -> Any:
+        headers = {"Authorization": f"Bearer {self.keys['monitor']}"}
+        response = httpx.get(self.settings.query_url + path, params=params, headers=headers)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+
+@pytest.fixture(scope="module")
+def store(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    """The real store process (its own embedded ClickHouse) after its sink stored the week."""
+    home = tmp_path_factory.mktemp("dashboard-home")
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    settings = isolated_settings(home, kafka_bootstrap=bootstrap, topic_prefix=prefix)
+    names = topic_names(prefix)
+    ensure_topics(bootstrap, names.all(), partitions=2, compacted=[names.events, names.metrics])
+    keys = seed.store_keys(settings)
+    seed.publish(bootstrap, names)
+    log = home / "store.log"
+    with running_module(
+        "services.store", service_env(settings), f"{settings.query_url}/readyz", log
+    ):
+        seed.wait_stored(bootstrap, group_names(prefix).store_sink, names)
+        yield Store(settings, keys, log)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert CHROMIUM.exists(), "run deploy/browser.sh (./run-tests does) to install chromium"
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@dataclass
+class Session:
+    page: Page
+    errors: list[str]
+    requests: list[Request]
+
+
+@pytest.fixture
+def session(browser: Browser) -> Iterator[Session]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    errors: list[str] = []
+    requests: list[Request] = []
+
+    def console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            errors.append(message.text)
+
+    page.on("console", console)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("request", lambda request: requests.append(request))
+    try:
+        yield Session(page, errors, requests)
+    finally:
+        context.close()
+
+
+def open_dashboard(store: Store, page: Page, key: str, week: str = seed.WEEK) -> None:
+    page.goto(f"{store.settings.query_url}/dashboard#key={key}&week={week}")
+    page.wait_for_selector("body[data-state=ready], body[data-state=error]", timeout=30_000)
+
+
+def shown_weekly_rows(page: Page) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = page.eval_on_selector_all(
+        "#weekly tbody tr[data-area]",
+        """rows => rows.map(tr => {
+            const row = {area: tr.dataset.area, party: tr.dataset.party};
+            for (const td of tr.querySelectorAll('td[data-field]')) {
+                const button = td.querySelector('button');
+                row[td.dataset.field] = Number(button ? button.dataset.value
+                                                      : td.textContent.replace(/,/g, ''));
+            }
+            return row;
+        })""",
+    )
+    return rows
+
+
+def test_the_dashboard_shows_the_numbers_of_the_api(store: Store, session: Session) -> None:
+    page = session.page
+    open_dashboard(store, page, store.keys["monitor"])
+    assert page.get_attribute("body", "data-state") == "ready", page.inner_text("#message")
+
+    weekly = store.get("/v1/metrics/weekly", week=seed.WEEK)["rows"]
+    assert weekly
+    assert sorted(shown_weekly_rows(page), key=lambda r: (r["area"], r["party"])) == weekly
+    for field in ("violations", "verified", "exempt"):
+        api_field = {"violations": "violations", "verified": "violations_verified",
+                     "exempt": "violations_exempt"}[field]  # fmt: skip
+        shown = page.get_attribute(f"#sum-{field}", "data-value")
+        assert shown == str(sum(r[api_field] for r in weekly)), field
+    assert page.inner_text("#sum-killed") == str(sum(r["killed"] for r in weekly))
+
+    report = store.get(f"/v1/weekly-report/{seed.WEEK}")
+    madaya = next(b for b in report["besieged"] if b["area"] == "madaya")
+    row = page.locator("#besieged tr[data-area=madaya]")
+    assert row.locator("td[data-field=beneficiaries]").inner_text() == "400"
+    assert row.locator("td[data-field=deliveries_completed] button").inner_text() == str(
+        madaya["deliveries_completed"]
+    )
+    assert row.locator("td[data-field=coverage]").get_attribute("data-value") == str(
+        madaya["coverage"]
+    )
+    days = row.locator("td[data-field=days_since_last_completed_delivery]").inner_text()
+    assert days == str(madaya["days_since_last_completed_delivery"])
+    assert page.locator("#besieged tbody tr").count() == len(report["besieged"])
+    shown_alerts = page.eval_on_selector_all(
+        "#alerts li[data-fingerprint]", "items => items.map(li => li.dataset.fingerprint)"
+    )
+    assert shown_alerts == [a["fingerprint"] for a in report["alerts"]]
+    approval = page.get_attribute("#sum-approval", "data-value")
+    assert approval == str(report["access"]["cumulative_approval_rate"])
+
+    # the map: one mark per area, sized by that area's violations this week
+    marks = page.eval_on_selector_all(
+        "#map g[data-area]", "gs => Object.fromEntries(gs.map(g => [g.dataset.area, "
+        "Number(g.dataset.violations)]))",
+    )  # fmt: skip
+    per_area: dict[str, int] = {}
+    for r in weekly:
+        per_area[r["area"]] = per_area.get(r["area"], 0) + r["violations"]
+    assert len(marks) == len(store.get("/v1/reference/areas"))
+    assert {a: n for a, n in marks.items() if n} == {a: n for a, n in per_area.items() if n}
+
+    # the trends: eight weeks ending with the chosen one, per party, from the API
+    weeks = page.get_attribute("#trends", "data-weeks").split(",")  # type: ignore[union-attr]
+    assert (len(weeks), weeks[-1], weeks[-2]) == (8, seed.WEEK, seed.PREVIOUS)
+    datasets = page.evaluate(
+        "() => Object.fromEntries(Chart.getChart('trend-party').data.datasets"
+        ".map(d => [d.label, d.data]))"
+    )
+    expected: dict[str, list[int]] = {}
+    for i, week in enumerate(weeks):
+        for r in store.get("/v1/metrics/weekly", week=week)["rows"]:
+            expected.setdefault(r["party"], [0] * len(weeks))[i] += r["violations"]
+    assert datasets == expected
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+    print(f"screenshot: {ARTIFACTS / 'dashboard.png'}")
+    assert session.errors == []
+
+
+def test_a_number_drills_down_to_its_reports(store: Store, session: Session) -> None:
+    page = session.page
+    open_dashboard(store, page, store.keys["taskforce"])
+    page.click("#weekly tr[data-area=madaya][data-party=gos] td[data-field=violations] button")
+    page.wait_for_selector("#drill:not([hidden])")
+    shown = page.eval_on_selector_all("#drill tbody tr", "rows => rows.map(r => r.dataset.report)")
+    behind = store.get("/v1/reports", week=seed.WEEK, kind="violation", area="madaya",
+                       party="gos", exempt="false")["reports"]  # fmt: skip
+    assert shown == [r["report_id"] for r in behind] == ["v-gos-1"]
+
+    page.click("#sum-exempt")
+    page.wait_for_selector("#drill[data-total='2']")
+    shown = page.eval_on_selector_all("#drill tbody tr", "rows => rows.map(r => r.dataset.report)")
+    assert shown == ["v-isil-1", "v-raqqa-1"]
+
+    page.click("#drill tbody tr[data-report=v-isil-1] button")
+    page.wait_for_selector("#report-detail:not([hidden])")
+    assert '"report_id": "v-isil-1"' in page.inner_text("#report-detail")
+    assert session.errors == []
+
+
+def test_filters_and_the_key_stay_out_of_urls_and_logs(store: Store, session: Session) -> None:
+    page = session.page
+    key = store.keys["admin"]
+    open_dashboard(store, page, key)
+    assert key not in page.url  # the fragment is cleaned at once
+    assert page.evaluate("sessionStorage.getItem('truce-key')") == key
+
+    page.select_option("#area", "madaya")
+    page.wait_for_selector("#besieged tbody tr:only-child[data-area=madaya]")
+    page.wait_for_selector("body[data-state=ready]")
+    assert "area=madaya" in page.url
+    madaya = store.get("/v1/metrics/weekly", week=seed.WEEK, area="madaya")["rows"]
+    assert sorted(shown_weekly_rows(page), key=lambda r: r["party"]) == madaya
+    assert page.locator("#besieged tbody tr").count() == 1
+
+    page.fill("#week", "2016-W08")
+    page.dispatch_event("#week", "change")
+    page.wait_for_selector("body[data-week='2016-W08'][data-state=ready]")
+    previous = store.get("/v1/metrics/weekly", week=seed.PREVIOUS, area="madaya")["rows"]
+    assert shown_weekly_rows(page) == previous
+
+    origin = store.settings.query_url
+    assert session.requests
+    for request in session.requests:
+        assert request.url.startswith(origin + "/"), request.url  # no CDN, no tiles
+        assert key not in request.url
+        if "/v1/" in request.url:
+            assert request.headers["authorization"] == f"Bearer {key}"
+    assert key not in store.log.read_text()
+    assert session.errors == []
+
+
+def test_a_refused_key_says_so(store: Store, session: Session) -> None:
+    page = session.page
+    open_dashboard(store, page, "truce_notakeyatall0000000000000000000")
+    assert page.get_attribute("body", "data-state") == "error"
+    assert "401" in page.inner_text("#message")
+    assert page.evaluate("sessionStorage.getItem('truce-key')") is None
+    partner = page.context.new_page()  # a new load, not just a new fragment
+    open_dashboard(store, partner, store.keys["sarc"])
+    assert partner.get_attribute("body", "data-state") == "error"
+    assert "403" in partner.inner_text("#message")
+
+
+def test_the_page_and_its_assets_need_no_key(store: Store) -> None:
+    page = httpx.get(f"{store.settings.query_url}/dashboard")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'none'" in policy
+    assert "connect-src 'self'" in policy
+    assert page.headers["referrer-policy"] == "no-referrer"
+    for asset in ("dashboard.js", "dashboard.css", "vendor/chart.js/chart.umd.min.js"):
+        response = httpx.get(f"{store.settings.query_url}/dashboard/static/{asset}")
+        assert response.status_code == 200, asset
+    assert "://" not in page.text.replace("http://www.w3.org", "")
