@@ -28,6 +28,7 @@ from services.demo.scenario import Scenario, build_scenario
 from services.published import Difference, QueryClient, compare, fetch_published
 from services.runtime import control
 
+LONG_SECTIONS = ("Exempt incidents", "Alerts of the week")
 REPORT_FORMATS = {"md": "md", "html": "html", "csv": "csv", "hxl": "hxl.csv", "json": "json"}
 
 
@@ -127,6 +128,23 @@ def _headline_table(week: str, published: Headline, expected: Headline) -> Table
     return table
 
 
+def terminal_digest(markdown: str, collapse: tuple[str, ...] = LONG_SECTIONS) -> str:
+    """The report for a terminal: long listings keep their heading (with its count) and
+    point to the written files, which have every row."""
+    kept: list[str] = []
+    skipping = False
+    for line in markdown.splitlines():
+        if line.startswith("## ") or line.startswith("---"):
+            skipping = line.startswith("## ") and line[3:].startswith(collapse)
+            kept.append(line)
+            if skipping:
+                kept += ["", "Listed in full in the HTML, CSV and JSON reports written below.", ""]
+            continue
+        if not skipping:
+            kept.append(line)
+    return "\n".join(kept)
+
+
 def _save_reports(client: QueryClient, week: str, folder: Path) -> tuple[list[Path], str]:
     folder.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
@@ -181,7 +199,7 @@ def run_demo(
             files, markdown = _save_reports(client, t.report_week, folder)
         finally:
             client.close()
-        console.print(Markdown(markdown))
+        console.print(Markdown(terminal_digest(markdown)))
         result = DemoResult(
             scenario=scenario,
             week=t.report_week,

@@ -5,6 +5,7 @@ every metric unchanged and `truce verify` passes."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -85,6 +86,16 @@ def test_demo_then_rebuild(demo_settings: Settings, tmp_path: Path) -> None:
         assert int(accepted[1].replace(",", "")) == scenario.distinct_revisions
         for name in ("md", "html", "csv", "hxl.csv", "json"):
             assert (reports / f"truce-weekly-2016-W09.{name}").stat().st_size > 0
+        report = json.loads((reports / "truce-weekly-2016-W09.json").read_text())
+        assert report["violations"]["total"]["violations"] == want.violations
+        assert report["violations"]["total"]["verified"] == want.violations_verified
+        assert report["violations"]["total"]["killed"] == want.killed
+        assert report["violations"]["exempt"] == want.violations_exempt
+        assert len(report["exempt"]) == want.violations_exempt
+        assert report["access"]["cumulative"]["approved"] == want.requests_approved_to_date
+        assert report["access"]["cumulative"]["submitted"] == want.requests_to_date
+        hxl = (reports / "truce-weekly-2016-W09.hxl.csv").read_text().splitlines()
+        assert hxl[1].startswith("#date")
 
         again = truce(
             demo_settings, "demo", "--scale", SCALE, "--keep-running", "--out", str(reports)

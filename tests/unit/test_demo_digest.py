@@ -1,0 +1,46 @@
+"""The demo prints the weekly report in a terminal without its long listings."""
+
+from __future__ import annotations
+
+from services.demo.run import terminal_digest
+
+REPORT = """# Truce weekly report 2016-W09
+
+## Cessation of hostilities: violations per party
+
+| Party | Violations |
+|---|--:|
+| gos | 13 |
+
+## Exempt incidents (2)
+
+| Report | Area |
+|---|---|
+| `r-1` | raqqa |
+| `r-2` | tadmur |
+
+## Access requests
+
+Cumulative approval rate: **42 %**
+
+## Alerts of the week (1)
+
+| Started | State |
+|---|---|
+| 2016-02-19 | firing |
+
+---
+Sources: OCHA
+"""
+
+
+def test_long_listings_keep_their_heading_and_lose_their_rows() -> None:
+    digest = terminal_digest(REPORT)
+    assert "## Exempt incidents (2)" in digest
+    assert "## Alerts of the week (1)" in digest
+    assert "`r-1`" not in digest
+    assert "2016-02-19" not in digest
+    assert "| gos | 13 |" in digest
+    assert "Cumulative approval rate: **42 %**" in digest
+    assert digest.rstrip().endswith("Sources: OCHA")
+    assert digest.count("Listed in full in the HTML, CSV and JSON reports") == 2
