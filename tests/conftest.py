@@ -29,6 +29,7 @@ def isolated_settings(home: Path, **overrides: object) -> Settings:
         "ingest_port": free_port(),
         "query_port": free_port(),
         "alerter_port": free_port(),
+        "streams_port": free_port(),
         "kafka_partitions": 2,
     }
     values.update(overrides)
