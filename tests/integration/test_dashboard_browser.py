@@ -259,7 +259,7 @@ def test_the_page_and_its_assets_need_no_key(store: Store) -> None:
     assert "default-src 'none'" in policy
     assert "connect-src 'self'" in policy
     assert page.headers["referrer-policy"] == "no-referrer"
-    for asset in ("dashboard.js", "dashboard.css", "vendor/chart.js/chart.umd.min.js"):
+    for asset in ("dashboard.js", "dashboard.css", "vendor/chartjs/chart.umd.min.js"):
         response = httpx.get(f"{store.settings.query_url}/dashboard/static/{asset}")
         assert response.status_code == 200, asset
     assert "://" not in page.text.replace("http://www.w3.org", "")

@@ -54,13 +54,14 @@ def _utc(moment: datetime) -> datetime:
 def _violations(db: Database, week: str, previous: str) -> Violations:
     rows = db.rows(sql.VIOLATIONS, week=week, previous=previous)
     now = {r["party"]: r for r in rows if r["week"] == week}
-    before = {r["party"]: int(r["violations"]) for r in rows if r["week"] == previous}
+    before = {r["party"]: int(r["violations_sum"]) for r in rows if r["week"] == previous}
     names = parties()
     items = []
-    active = {c for c, r in now.items() if r["violations"]} | {c for c, n in before.items() if n}
+    active = {c for c, r in now.items() if r["violations_sum"]}
+    active |= {c for c, n in before.items() if n}
     for code in active:
         row = now.get(code, {})
-        count, verified = int(row.get("violations", 0)), int(row.get("verified", 0))
+        count, verified = int(row.get("violations_sum", 0)), int(row.get("verified", 0))
         items.append(
             PartyViolations(
                 party=code,
@@ -70,8 +71,8 @@ def _violations(db: Database, week: str, previous: str) -> Violations:
                 change=count - before.get(code, 0),
                 verified=verified,
                 verified_share=_share(verified, count),
-                killed=int(row.get("killed", 0)),
-                injured=int(row.get("injured", 0)),
+                killed=int(row.get("killed_sum", 0)),
+                injured=int(row.get("injured_sum", 0)),
             )
         )
     items.sort(key=lambda p: (-p.violations, -p.previous_week, p.party))
@@ -99,12 +100,16 @@ def _exempt(db: Database, week: str) -> list[ExemptIncident]:
 
 def _besieged(db: Database, week: str, end: datetime, sunday: date) -> list[BesiegedArea]:
     besieged = [a for a in area_list() if a.besieged]
-    rows = db.rows(sql.DELIVERIES, week=week, areas=[a.code for a in besieged], end=end)
-    by_area = {r["area"]: r for r in rows}
+    codes = [a.code for a in besieged]
+    counts = {r["area"]: r for r in db.rows(sql.DELIVERIES, week=week, areas=codes)}
+    last = {
+        r["area"]: _utc(r["last_completed"]).date()
+        for r in db.rows(sql.LAST_COMPLETED, areas=codes, end=end)
+    }
     result = []
     for area in besieged:
-        row: dict[str, Any] = by_area.get(area.code, {})
-        last = _utc(row["last_completed"]).date() if row.get("completed_ever") else None
+        row: dict[str, Any] = counts.get(area.code, {})
+        day = last.get(area.code)
         beneficiaries = int(row.get("beneficiaries", 0))
         result.append(
             BesiegedArea(
@@ -118,15 +123,15 @@ def _besieged(db: Database, week: str, end: datetime, sunday: date) -> list[Besi
                 beneficiaries=beneficiaries,
                 people_in_need=area.people_in_need,
                 coverage=_share(beneficiaries, area.people_in_need),
-                last_completed_delivery=last,
-                days_since_last_completed_delivery=None if last is None else (sunday - last).days,
+                last_completed_delivery=day,
+                days_since_last_completed_delivery=None if day is None else (sunday - day).days,
             )
         )
     return result
 
 
-def _access(db: Database, week: str, end: datetime) -> Access:
-    (row,) = db.rows(sql.REQUESTS, week=week, end=end)
+def _access(db: Database, week: str) -> Access:
+    (row,) = db.rows(sql.REQUESTS, week=week)
     counts = {
         scope: RequestCounts(
             **{
@@ -175,7 +180,7 @@ def weekly_report(db: Database, week: str, now: datetime | None = None) -> Weekl
         violations=_violations(db, week, previous),
         exempt=_exempt(db, week),
         besieged=_besieged(db, week, end, sunday),
-        access=_access(db, week, end),
+        access=_access(db, week),
         alerts=_alerts(db, start, end),
         data_quality=_data_quality(db, start, end),
     )

@@ -1,20 +1,22 @@
 """The weekly report's SQL, parameterised (never built from user input).
 
-Every count reads the canonical reports (current revision, ``counts`` = not retracted), the
-same rows ``GET /v1/reports`` lists for a drill-down, so a number and the reports behind it
-cannot disagree; ``/v1/verify`` proves these recounts equal the stream's metrics."""
+The counts are the stream's weekly metrics (the snapshot tables behind /v1/metrics/weekly
+and /v1/metrics/access, CONTRACT section 3), so the report and the API cannot disagree and
+stay fast however many reports are stored. What needs single reports (the exempt list, the
+last completed delivery) reads the canonical reports: current revision, ``counts`` = not
+retracted, the same rows GET /v1/reports lists. /v1/verify proves the two agree."""
 
 from __future__ import annotations
 
 VIOLATIONS = """
 SELECT week, party,
-       countIf(NOT exempt) AS violations,
-       countIf(NOT exempt AND verification = 'verified') AS verified,
-       sumIf(killed, NOT exempt) AS killed,
-       sumIf(injured, NOT exempt) AS injured,
-       countIf(exempt) AS exempt_violations
-FROM canonical_reports FINAL
-WHERE kind = 'violation' AND counts AND week IN ({week:String}, {previous:String})
+       sum(violations) AS violations_sum,
+       sum(violations_verified) AS verified,
+       sum(killed) AS killed_sum,
+       sum(injured) AS injured_sum,
+       sum(violations_exempt) AS exempt_violations
+FROM weekly_compliance_snapshots FINAL
+WHERE week IN ({week:String}, {previous:String})
 GROUP BY week, party
 """
 
@@ -28,34 +30,36 @@ LIMIT {limit:UInt32}
 """
 
 DELIVERIES = """
-SELECT area,
-       countIf(week = {week:String} AND status = 'completed') AS deliveries_completed,
-       countIf(week = {week:String} AND status = 'partial') AS deliveries_partial,
-       countIf(week = {week:String} AND status = 'blocked') AS deliveries_blocked,
-       countIf(week = {week:String} AND status = 'cancelled') AS deliveries_cancelled,
-       sumIf(beneficiaries, week = {week:String} AND status IN ('completed', 'partial'))
-           AS beneficiaries,
-       countIf(status = 'completed') AS completed_ever,
-       maxIf(occurred_at, status = 'completed') AS last_completed
+SELECT area, deliveries_completed, deliveries_partial, deliveries_blocked, deliveries_cancelled,
+       beneficiaries
+FROM weekly_access_snapshots FINAL
+WHERE week = {week:String} AND area IN {areas:Array(String)}
+"""
+
+LAST_COMPLETED = """
+SELECT area, max(occurred_at) AS last_completed
 FROM canonical_reports FINAL
-WHERE kind = 'delivery' AND counts AND area IN {areas:Array(String)}
+WHERE kind = 'delivery' AND status = 'completed' AND counts AND area IN {areas:Array(String)}
   AND occurred_at < {end:DateTime64(3, 'UTC')}
 GROUP BY area
 """
 
+# Week strings of one width order like the weeks themselves.
 REQUESTS = """
-SELECT countIf(week = {week:String}) AS week_submitted,
-       countIf(week = {week:String} AND status = 'approved') AS week_approved,
-       countIf(week = {week:String} AND status = 'denied') AS week_denied,
-       countIf(week = {week:String} AND status = 'withdrawn') AS week_withdrawn,
-       countIf(week = {week:String} AND status = 'submitted') AS week_pending,
-       count() AS cumulative_submitted,
-       countIf(status = 'approved') AS cumulative_approved,
-       countIf(status = 'denied') AS cumulative_denied,
-       countIf(status = 'withdrawn') AS cumulative_withdrawn,
-       countIf(status = 'submitted') AS cumulative_pending
-FROM canonical_reports FINAL
-WHERE kind = 'access_request' AND counts AND occurred_at < {end:DateTime64(3, 'UTC')}
+SELECT sumIf(requests_submitted + requests_approved + requests_denied + requests_withdrawn,
+             week = {week:String}) AS week_submitted,
+       sumIf(requests_approved, week = {week:String}) AS week_approved,
+       sumIf(requests_denied, week = {week:String}) AS week_denied,
+       sumIf(requests_withdrawn, week = {week:String}) AS week_withdrawn,
+       sumIf(requests_submitted, week = {week:String}) AS week_pending,
+       sum(requests_submitted + requests_approved + requests_denied + requests_withdrawn)
+           AS cumulative_submitted,
+       sum(requests_approved) AS cumulative_approved,
+       sum(requests_denied) AS cumulative_denied,
+       sum(requests_withdrawn) AS cumulative_withdrawn,
+       sum(requests_submitted) AS cumulative_pending
+FROM weekly_access_snapshots FINAL
+WHERE week <= {week:String}
 """
 
 ALERTS = """
