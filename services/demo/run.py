@@ -209,7 +209,7 @@ def run_demo(
             differences=differences,
             report_dir=folder,
             report_files=files,
-            dashboard_url=f"{settings.query_url}/dashboard#key={keys['monitor']}",
+            dashboard_url=f"{settings.query_url}/dashboard#key={keys['monitor']}&week={t.report_week}",
             monitor_key=keys["monitor"],
         )
     finally:
