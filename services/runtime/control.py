@@ -131,6 +131,7 @@ def consumer_lags(settings: Settings) -> dict[str, dict[str, int]]:
             consumers.store_sink,
             [names.reports, names.events, names.metrics, names.deadletter],
         ),
+        "alerter": (consumers.alerter, [names.alerts]),
     }
     lags: dict[str, dict[str, int]] = {}
     for name, (group, topics) in groups.items():
