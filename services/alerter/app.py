@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,6 +15,8 @@ from services.alerter.state import AlerterState
 
 
 def create_app(settings: Settings) -> FastAPI:
+    # httpx logs every request URL at INFO, and Slack-style webhook URLs are secrets
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     st = AlerterState(settings)
 
     @asynccontextmanager

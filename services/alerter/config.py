@@ -123,7 +123,7 @@ class Timing(_Frozen):
     firing group."""
 
     group_by: list[AlertLabel] = Field(default_factory=_default_group_by)
-    group_wait: Duration = timedelta(seconds=5)
+    group_wait: Duration = timedelta(seconds=2)
     group_interval: Duration = timedelta(minutes=1)
     repeat_interval: Duration = timedelta(hours=4)
 

@@ -4,6 +4,7 @@ and answers each path as the test says (a status, or holding the answer until re
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ class Call:
     headers: dict[str, str]
     body: bytes
     answered: int | None = None
+    at: float = field(default_factory=time.monotonic)
+    """When the request arrived (monotonic clock)."""
 
     def json(self) -> Any:
         return orjson.loads(self.body)

@@ -197,3 +197,14 @@ def test_cap_messages_follow_the_episodes_and_validate() -> None:
     assert history.message("truce-0123456789abcdef-9") == messages[2]
     feed = atom_feed(history.messages(), "alerts@truce.invalid", "http://alerter")
     assert feed.count(b"<cap:alert>") == 4
+
+
+def test_truce_up_supervises_the_alerter_after_the_store(tmp_path: Path) -> None:
+    from core.settings import load_settings
+    from services.runtime.processes import process_specs
+
+    settings = load_settings(home=tmp_path, alerter_port=18630)
+    specs = {spec.name: spec for spec in process_specs(settings)}
+    assert list(specs)[-2:] == ["store", "alerter"]
+    assert specs["alerter"].endpoint == "http://127.0.0.1:18630"
+    assert specs["alerter"].prepare()[-2:] == ["-m", "services.alerter"]
