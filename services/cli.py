@@ -19,6 +19,7 @@ from core.clickhouse import redact
 from core.errors import TruceError
 from core.keys import KeyStore, Role
 from core.settings import Settings, load_settings
+from services.alerter.silences import SilenceLog
 from services.runtime import control
 from services.runtime.supervisor import Supervisor
 
@@ -204,9 +205,7 @@ alerts_app.add_typer(silence_app, name="silence")
 app.add_typer(alerts_app, name="alerts")
 
 
-def _silence_log(settings: Settings) -> Any:
-    from services.alerter.silences import SilenceLog
-
+def _silence_log(settings: Settings) -> SilenceLog:
     log = SilenceLog(settings.bootstrap_servers, settings.topic_prefix, settings.kafka_partitions)
     log.ensure()
     return log
