@@ -7,6 +7,7 @@ be used from two threads at once); the event loop only awaits them."""
 from __future__ import annotations
 
 import asyncio
+import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
@@ -17,6 +18,7 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
+from core.errors import BrokerError
 from schemas import Alert
 from services.alerter.dispatcher import Dispatcher
 from services.alerter.history import AlertHistory
@@ -26,18 +28,25 @@ from services.alerter.telemetry import AlerterMetrics
 log = structlog.get_logger("alerter.consumer")
 
 
-class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Notes partitions taken away; the loop forgets their pending work afterwards (their
-    new owner resumes from the last commit, and the idempotency keys stay the same)."""
+class _Rebalances(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Notes partitions this member lost in a rebalance (revoked and not assigned back);
+    the loop forgets their pending work, since their new owner resumes from the last
+    commit with the same idempotency keys. Partitions assigned back keep their state.
+    Both callbacks run inside ``poll`` on the Kafka thread; the loop reads ``lost`` after
+    the poll returned, so the two never run at once."""
 
     def __init__(self) -> None:
-        self.revoked: list[tuple[str, int]] = []
+        self.revoked: set[tuple[str, int]] = set()
+        self.lost: set[tuple[str, int]] = set()
 
     def on_partitions_revoked(self, revoked: Any) -> None:
-        self.revoked.extend((tp.topic, tp.partition) for tp in revoked)
+        self.revoked.update((tp.topic, tp.partition) for tp in revoked)
 
     def on_partitions_assigned(self, assigned: Any) -> None:
-        return None
+        kept = {(tp.topic, tp.partition) for tp in assigned}
+        self.lost.update(self.revoked - kept)
+        self.lost -= kept
+        self.revoked = set()
 
 
 class AlertConsumer:
@@ -66,7 +75,7 @@ class AlertConsumer:
         self.polling = False
         self.last_error: str | None = None
         self._kafka = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alerter-kafka")
-        self._listener = _Revocations()
+        self._listener = _Rebalances()
 
     async def _call(self, func: Any, *args: Any, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
@@ -80,6 +89,14 @@ class AlertConsumer:
             auto_offset_reset="earliest",
             max_poll_interval_ms=3_600_000,
         )
+        # Learn the topic's partitions before joining: a group leader without them assigns
+        # nothing, and the next metadata refresh (and rebalance) can be minutes away.
+        deadline = time.monotonic() + 60
+        while not consumer.partitions_for_topic(self.topic):
+            if time.monotonic() > deadline:
+                consumer.close()
+                raise BrokerError(f"topic {self.topic} has no partitions")
+            time.sleep(0.5)
         consumer.subscribe([self.topic], listener=self._listener)
         return consumer
 
@@ -104,7 +121,7 @@ class AlertConsumer:
             while True:
                 polled = await self._call(consumer.poll, timeout_ms=200, max_records=500)
                 self.polling, self.last_error = True, None
-                self._forget_revoked()
+                self._forget_lost()
                 for records in polled.values():
                     for record in records:
                         self._handle(record)
@@ -119,10 +136,11 @@ class AlertConsumer:
             self.polling = False
             await self._call(consumer.close, autocommit=False)
 
-    def _forget_revoked(self) -> None:
-        if self._listener.revoked:
-            self.tracker.forget(self._listener.revoked)
-            self._listener.revoked = []
+    def _forget_lost(self) -> None:
+        if self._listener.lost:
+            log.info("partitions lost to a rebalance", partitions=sorted(self._listener.lost))
+            self.tracker.forget(self._listener.lost)
+            self._listener.lost = set()
 
     def _handle(self, record: Any) -> None:
         ref = RecordRef(record.topic, record.partition, record.offset)
@@ -134,10 +152,18 @@ class AlertConsumer:
             self.tracker.add(ref, 0)
             return
         self.history.add(alert)
+        if self.tracker.pending(ref):
+            return  # redelivered by a rebalance while its first delivery is still under way
+        log.debug("alert consumed", partition=ref.partition, offset=ref.offset, area=alert.area,
+                  rule=alert.rule, state=alert.state, version=alert.version)  # fmt: skip
         self.dispatcher.submit(alert, ref)
 
     async def _commit(self, consumer: KafkaConsumer) -> None:
         offsets = self.tracker.committable()
+        if not offsets:
+            return
+        assigned = await self._call(consumer.assignment)
+        offsets = {tp: o for tp, o in offsets.items() if TopicPartition(*tp) in assigned}
         if not offsets:
             return
         await self._call(self.producer.flush, timeout=30)  # delivery records first
@@ -153,6 +179,7 @@ class AlertConsumer:
             log.warning("commit failed; will retry", error=str(exc))
             return
         self.tracker.committed(offsets)
+        log.debug("offsets committed", offsets={f"{t}/{p}": o for (t, p), o in offsets.items()})
 
     def close(self) -> None:
         self._kafka.shutdown(wait=True, cancel_futures=True)

@@ -255,6 +255,8 @@ class Dispatcher:
             log.error("notification dead-lettered", receiver=name, key=notification.key)
         else:
             self._record(notification, "delivered", number, status, "")
+            log.info("notification delivered", receiver=name, key=notification.key,
+                     attempt=number, alerts=len(notification.items))  # fmt: skip
             self.metrics.sent.labels(name).inc()
             self.metrics.seconds.labels(name).observe(time.monotonic() - notification.enqueued_at)
         self.tracker.done(notification.refs)

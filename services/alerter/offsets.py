@@ -49,6 +49,10 @@ class OffsetTracker:
             else:
                 pending[ref.offset] = left - 1
 
+    def pending(self, ref: RecordRef) -> bool:
+        """Is this record still being worked on (consumed again after a rebalance)?"""
+        return ref.offset in self._pending.get((ref.topic, ref.partition), {})
+
     @property
     def in_flight(self) -> int:
         return sum(len(p) for p in self._pending.values())

@@ -139,9 +139,13 @@ def test_the_committable_offset_is_the_lowest_unfinished_record() -> None:
     assert tracker.committable() == {}  # 10 still waits for its second receiver
     tracker.done([a])
     assert tracker.committable() == {}
+    assert tracker.pending(a)
     tracker.done([a])
     assert tracker.committable() == {("alerts", 0): 13}
     assert tracker.in_flight == 0
+    assert not tracker.pending(a)
+    tracker.forget([("alerts", 0)])  # lost to a rebalance: the new owner resumes there
+    assert tracker.committable() == {}
 
 
 # -- silences ------------------------------------------------------------------------------
