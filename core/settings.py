@@ -75,6 +75,27 @@ class Settings(BaseSettings):
     )
     ready_timeout_s: float = Field(default=120.0, description="`truce up` waits this long.")
 
+    alerter_config: Path | None = Field(
+        default=None, description="Alert routing (YAML); empty means deploy/alerter.yaml."
+    )
+    alerter_max_in_flight: int = Field(
+        default=10_000, ge=1, description="Alert records held undelivered before consuming pauses."
+    )
+    cap_sender: str = Field(
+        default="alerts@truce.invalid",
+        pattern=r"^[^\s,<&]+$",
+        description="The CAP <sender> of the alert feed (no spaces, commas, < or &).",
+    )
+    smtp_host: str = Field(default="", description="SMTP server for email receivers; empty: none.")
+    smtp_port: int = Field(default=25, description="SMTP server port.")
+    smtp_starttls: bool = Field(default=False, description="Upgrade SMTP with STARTTLS.")
+    smtp_username: str = Field(default="", description="SMTP login; empty means no login.")
+    smtp_password: SecretStr = Field(default=SecretStr(""), description="SMTP password.")
+    smtp_from: str = Field(
+        default="truce-alerts@localhost", description="From address of alert emails."
+    )
+    smtp_timeout_s: float = Field(default=10.0, description="SMTP connect/send timeout.")
+
     @model_validator(mode="after")
     def _absolute_home(self) -> Settings:
         object.__setattr__(self, "home", self.home.expanduser().resolve())
@@ -117,6 +138,10 @@ class Settings(BaseSettings):
     @property
     def streams_url(self) -> str:
         return f"http://{self.bind_host}:{self.streams_port}"
+
+    @property
+    def alerter_config_path(self) -> Path:
+        return self.alerter_config or self.deploy_dir / "alerter.yaml"
 
     @property
     def streams_dir(self) -> Path:

@@ -13,8 +13,11 @@ from schemas.envelope import (
 )
 from schemas.outputs import (
     Alert,
+    AlertDelivery,
+    AlertLabel,
     CanonicalReport,
     DeadLetter,
+    Silence,
     VerificationStatus,
     WeeklyAccess,
     WeeklyCompliance,
@@ -44,9 +47,11 @@ from schemas.topics import (
     FOLDED,
     METRICS,
     REPORTS,
+    SILENCES,
     GroupNames,
     TopicNames,
     group_names,
+    silences_topic,
     topic_names,
 )
 from schemas.upcasters import SCHEMA_VERSION, UPCASTERS, SchemaVersionError, upcast
@@ -64,9 +69,12 @@ __all__ = [
     "REPORTS",
     "REPORT_ADAPTER",
     "SCHEMA_VERSION",
+    "SILENCES",
     "UPCASTERS",
     "AccessRequest",
     "Alert",
+    "AlertDelivery",
+    "AlertLabel",
     "Area",
     "BatchRequest",
     "CanonicalReport",
@@ -79,6 +87,7 @@ __all__ = [
     "ReportBase",
     "ReportEnvelope",
     "SchemaVersionError",
+    "Silence",
     "TopicNames",
     "Verification",
     "VerificationStatus",
@@ -99,6 +108,7 @@ __all__ = [
     "parties",
     "party_list",
     "report_subject_id",
+    "silences_topic",
     "topic_names",
     "upcast",
 ]

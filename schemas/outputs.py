@@ -103,3 +103,45 @@ class DeadLetter(_Frozen):
     reason: Literal["foreign_owner", "revision_conflict", "undecodable"]
     detail: str
     received_at: datetime | None = None
+
+
+AlertLabel = Literal["rule", "area", "governorate", "party", "severity"]
+"""Labels the alerter routes, groups and silences on."""
+
+
+class AlertDelivery(_Frozen):
+    """One attempt outcome of the alerter for one alert in one notification (topic:
+    deliveries). ``delivery_id`` is the notification's idempotency key, the same on every
+    attempt and after a restart, so receivers and readers can spot redeliveries."""
+
+    delivery_id: str
+    receiver: str
+    channel: str
+    fingerprint: str
+    alert_version: int = Field(ge=0)
+    alert_state: Literal["firing", "resolved"]
+    msg_type: Literal["Alert", "Update", "Cancel"]
+    outcome: Literal["delivered", "failed", "dead_lettered", "silenced"]
+    attempt: int = Field(ge=0, description="1-based attempt number; 0 when silenced.")
+    status_code: int = Field(ge=0, description="HTTP status or SMTP reply code; 0 if none.")
+    error: str = Field(description="Why the attempt failed; empty when delivered.")
+    at: datetime
+
+
+class Silence(_Frozen):
+    """Mutes notifications of alerts whose labels equal every matcher, until ``ends_at``
+    (topic: silences, compacted by ``silence_id``; expiring one republishes it ended)."""
+
+    silence_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    matchers: dict[AlertLabel, str] = Field(min_length=1)
+    starts_at: datetime
+    ends_at: datetime
+    created_by: str = Field(min_length=1, max_length=200)
+    comment: str = Field(default="", max_length=2000)
+    created_at: datetime
+
+    def active(self, now: datetime) -> bool:
+        return self.starts_at <= now < self.ends_at
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        return all(labels.get(name) == value for name, value in self.matchers.items())

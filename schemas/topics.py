@@ -21,6 +21,8 @@ DEADLETTER = "truce.deadletter"
 """Records refused downstream (undecodable, conflicting, foreign)."""
 DELIVERIES = "truce.alert-deliveries"
 """The alerter's delivery log (one record per attempt outcome)."""
+SILENCES = "truce.alert-silences"
+"""Alert silences, compacted by silence id (the alerter's own state; see silences_topic)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,14 +59,27 @@ STREAMS_GROUP = "truce-streams"
 """The stream worker's Faust application id (its consumer group)."""
 STORE_SINK_GROUP = "truce-store-sink"
 """The store's ClickHouse sink consumer group."""
+ALERTER_GROUP = "truce-alerter"
+"""The alerter's consumer group on the alerts topic."""
 
 
 @dataclass(frozen=True, slots=True)
 class GroupNames:
     streams: str
     store_sink: str
+    alerter: str
 
 
 def group_names(prefix: str = "") -> GroupNames:
     """Consumer group names under the same prefix as the topics."""
-    return GroupNames(streams=prefix + STREAMS_GROUP, store_sink=prefix + STORE_SINK_GROUP)
+    return GroupNames(
+        streams=prefix + STREAMS_GROUP,
+        store_sink=prefix + STORE_SINK_GROUP,
+        alerter=prefix + ALERTER_GROUP,
+    )
+
+
+def silences_topic(prefix: str = "") -> str:
+    """The alerter's silences topic under ``prefix``. Kept out of :class:`TopicNames`: only
+    the alerter (which creates it, compacted) and the CLI use it, and nothing sinks it."""
+    return prefix + SILENCES

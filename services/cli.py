@@ -20,6 +20,7 @@ from core.clickhouse import redact
 from core.errors import TruceError
 from core.keys import KeyStore, Role
 from core.settings import Settings, load_settings
+from services.alerter.silences import SilenceLog
 from services.published import Difference
 from services.runtime import control
 from services.runtime.supervisor import Supervisor
@@ -63,6 +64,7 @@ def _print_endpoints(settings: Settings) -> None:
     table = Table(title=f"Truce is up ({settings.home})", show_header=False)
     table.add_row("ingest API", settings.ingest_url)
     table.add_row("query API", settings.query_url)
+    table.add_row("alerter (CAP feed, silences)", settings.alerter_url)
     table.add_row("Kafka", settings.bootstrap_servers)
     table.add_row("ClickHouse", redact(settings.clickhouse_url))
     table.add_row("logs", str(settings.logs_dir))
@@ -279,6 +281,99 @@ def keys_revoke(name: Annotated[str, typer.Argument(help="The key's name.")]) ->
     """Make a key stop working (running services notice without a restart)."""
     KeyStore(_settings()).revoke(name)
     out.print(f"Key {name!r} revoked.")
+
+
+alerts_app = typer.Typer(help="Alert notifications: silences.", no_args_is_help=True)
+silence_app = typer.Typer(help="Mute matching alerts until a time.", no_args_is_help=True)
+alerts_app.add_typer(silence_app, name="silence")
+app.add_typer(alerts_app, name="alerts")
+
+
+def _silence_log(settings: Settings) -> SilenceLog:
+    log = SilenceLog(settings.bootstrap_servers, settings.topic_prefix, settings.kafka_partitions)
+    log.ensure()
+    return log
+
+
+@silence_app.command("create")
+@friendly
+def silence_create(
+    match: Annotated[
+        list[str],
+        typer.Option("--match", help="LABEL=VALUE (rule, area, governorate, party, severity)."),
+    ],
+    duration: Annotated[str | None, typer.Option("--for", help="e.g. 30m, 2h, 1d.")] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="RFC 3339 end, e.g. 2026-03-01T18:00:00Z.")
+    ] = None,
+    comment: Annotated[str, typer.Option("--comment", help="Why (shown to on-call staff).")] = "",
+    author: Annotated[str, typer.Option("--author", help="Who silences.")] = "",
+) -> None:
+    """Create a silence and print its id alone on the last line of stdout."""
+    import getpass
+    from datetime import UTC, datetime
+
+    from services.alerter.config import parse_duration
+    from services.alerter.silences import SilenceError, new_silence
+
+    matchers: dict[str, str] = {}
+    for item in match:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise SilenceError(
+                f"--match {item!r} is not LABEL=VALUE", hint="e.g. --match area=daraya"
+            )
+        matchers[name.strip()] = value.strip()
+    if (duration is None) == (until is None):
+        raise SilenceError("give exactly one of --for or --until", hint="e.g. --for 2h")
+    try:
+        if duration is not None:
+            ends_at = datetime.now(UTC) + parse_duration(duration)
+        else:
+            ends_at = datetime.fromisoformat(str(until).replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise SilenceError(str(exc), hint="--for 2h or --until 2026-03-01T18:00:00Z") from exc
+    if ends_at.tzinfo is None:
+        raise SilenceError("--until needs a UTC offset", hint="e.g. 2026-03-01T18:00:00Z")
+    silence = new_silence(matchers, ends_at, f"cli:{author or getpass.getuser()}", comment)
+    _silence_log(_settings()).publish(silence)
+    err.print(f"Silenced {matchers} until {silence.ends_at:%Y-%m-%d %H:%M} UTC.")
+    sys.stdout.write(silence.silence_id + "\n")
+
+
+@silence_app.command("list")
+@friendly
+def silence_list(
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines on stdout.")] = False,
+    include_expired: Annotated[bool, typer.Option("--all", help="Include expired ones.")] = False,
+) -> None:
+    """List silences, newest first (active and pending ones unless --all)."""
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    found = [s for s in _silence_log(_settings()).read_all() if include_expired or s.ends_at > now]
+    if as_json:
+        for silence in found:
+            sys.stdout.write(silence.model_dump_json() + "\n")
+        return
+    table = Table()
+    for column in ("id", "matchers", "ends (UTC)", "state", "by", "comment"):
+        table.add_column(column)
+    for s in found:
+        state = "active" if s.active(now) else "expired" if s.ends_at <= now else "pending"
+        matchers = ", ".join(f"{k}={v}" for k, v in s.matchers.items())
+        table.add_row(
+            s.silence_id, matchers, f"{s.ends_at:%Y-%m-%d %H:%M}", state, s.created_by, s.comment
+        )
+    out.print(table)
+
+
+@silence_app.command("expire")
+@friendly
+def silence_expire(silence_id: Annotated[str, typer.Argument(help="The silence's id.")]) -> None:
+    """End a silence now (notifications resume for alerts that change afterwards)."""
+    _silence_log(_settings()).expire(silence_id)
+    out.print(f"Silence {silence_id} expired.")
 
 
 def main() -> None:

@@ -132,6 +132,7 @@ def consumer_lags(settings: Settings) -> dict[str, dict[str, int]]:
             consumers.store_sink,
             [names.reports, names.events, names.metrics, names.alerts, names.deadletter],
         ),
+        "alerter": (consumers.alerter, [names.alerts]),
     }
     lags: dict[str, dict[str, int]] = {}
     for name, (group, topics) in groups.items():

@@ -86,4 +86,12 @@ def process_specs(settings: Settings) -> list[ProcessSpec]:
             ready=http_ready(f"{settings.query_url}/readyz"),
         )
     )
+    specs.append(
+        ProcessSpec(
+            name="alerter",
+            endpoint=settings.alerter_url,
+            prepare=python_module("services.alerter"),
+            ready=http_ready(f"{settings.alerter_url}/readyz"),
+        )
+    )
     return specs

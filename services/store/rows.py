@@ -10,6 +10,7 @@ import orjson
 
 from schemas import (
     Alert,
+    AlertDelivery,
     CanonicalReport,
     DeadLetter,
     WeeklyAccess,
@@ -37,6 +38,7 @@ TABLES = {
     "weekly_access_snapshots": list(WeeklyAccess.model_fields),
     "dead_letters": DEAD_LETTER_COLUMNS,
     "alerts": list(Alert.model_fields),
+    "alert_deliveries": list(AlertDelivery.model_fields),
 }
 
 
@@ -99,3 +101,8 @@ Converter = Callable[[bytes, int, int], list[Row]]
 def alert_row(value: bytes, _partition: int, _offset: int) -> list[Row]:
     record = Alert.model_validate_json(value)
     return [Row("alerts", [getattr(record, c) for c in TABLES["alerts"]])]
+
+
+def delivery_row(value: bytes, _partition: int, _offset: int) -> list[Row]:
+    record = AlertDelivery.model_validate_json(value)
+    return [Row("alert_deliveries", [getattr(record, c) for c in TABLES["alert_deliveries"]])]

@@ -9,7 +9,14 @@ from core.keys import ApiKey, KeyStore, Role
 from core.settings import Settings
 from schemas import group_names, topic_names
 from services.store.database import Database
-from services.store.rows import alert_row, canonical_row, dead_letter_row, metric_row, raw_row
+from services.store.rows import (
+    alert_row,
+    canonical_row,
+    dead_letter_row,
+    delivery_row,
+    metric_row,
+    raw_row,
+)
 from services.store.sink import Sink
 from services.store.telemetry import StoreMetrics
 
@@ -30,6 +37,7 @@ class StoreState:
                 names.metrics: metric_row,
                 names.deadletter: dead_letter_row,
                 names.alerts: alert_row,
+                names.deliveries: delivery_row,
             },
             insert=self.db.insert,
             metrics=self.metrics,

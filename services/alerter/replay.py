@@ -1,0 +1,48 @@
+"""Reading a topic from its beginning to its current end, outside any consumer group:
+how the alerter rebuilds its in-memory state (alert history, delivery ledger, silences)
+at start, since nothing but the log is its memory."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from kafka import KafkaConsumer, TopicPartition
+
+from core.errors import BrokerError
+
+Handler = Callable[[bytes], None]
+
+
+def open_from_start(bootstrap: str, topic: str) -> tuple[KafkaConsumer, dict[TopicPartition, int]]:
+    """A group-less consumer at the start of every partition, and each partition's end."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    return consumer, (consumer.end_offsets(tps) if tps else {})
+
+
+def poll_into(consumer: KafkaConsumer, handle: Handler, timeout_ms: int = 500) -> None:
+    for records in consumer.poll(timeout_ms=timeout_ms).values():
+        for record in records:
+            handle(record.value)
+
+
+def read_to_end(
+    consumer: KafkaConsumer, end: dict[TopicPartition, int], handle: Handler, timeout_s: float
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while any(consumer.position(tp) < offset for tp, offset in end.items()):
+        if time.monotonic() > deadline:
+            raise BrokerError(f"could not read {sorted({tp.topic for tp in end})} to the end")
+        poll_into(consumer, handle)
+
+
+def replay(bootstrap: str, topic: str, handle: Handler, timeout_s: float = 120.0) -> None:
+    """Every record value of ``topic`` up to its end at the time of the call."""
+    consumer, end = open_from_start(bootstrap, topic)
+    try:
+        read_to_end(consumer, end, handle, timeout_s)
+    finally:
+        consumer.close()

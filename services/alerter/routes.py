@@ -1,0 +1,160 @@
+"""Thin HTTP handlers of the alerter: the CAP feed, silences, routing status, probes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from core.errors import ConfigError
+from core.http import Problem
+from core.keys import ApiKey
+from schemas import AlertLabel, Silence
+from services.alerter.cap import ATOM_MEDIA_TYPE, CAP_MEDIA_TYPE, atom_feed, cap_document
+from services.alerter.config import Duration
+from services.alerter.silences import SilenceError, expired_now, new_silence
+from services.alerter.state import AlerterState, monitor_key, operator_key, silencer_key, state
+
+router = APIRouter()
+State = Annotated[AlerterState, Depends(state)]
+Monitor = Annotated[ApiKey, Depends(monitor_key)]
+Silencer = Annotated[ApiKey, Depends(silencer_key)]
+Operator = Annotated[ApiKey, Depends(operator_key)]
+
+
+class SilenceRequest(BaseModel):
+    """``matchers`` (label → exact value) and either ``ends_at`` or a ``duration``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    matchers: dict[AlertLabel, str] = Field(min_length=1)
+    ends_at: datetime | None = None
+    duration: Duration | None = None
+    comment: str = Field(default="", max_length=2000)
+
+    @model_validator(mode="after")
+    def _one_end(self) -> SilenceRequest:
+        if (self.ends_at is None) == (self.duration is None):
+            raise ValueError("give exactly one of ends_at or duration")
+        if self.ends_at is not None and self.ends_at.tzinfo is None:
+            raise ValueError("ends_at needs a UTC offset")
+        return self
+
+    def end(self) -> datetime:
+        if self.ends_at is not None:
+            return self.ends_at
+        return datetime.now(UTC) + (self.duration or timedelta(0))
+
+
+def _silence_view(silence: Silence, now: datetime) -> dict[str, Any]:
+    status = (
+        "active" if silence.active(now) else "pending" if now < silence.starts_at else "expired"
+    )
+    return {**silence.model_dump(mode="json"), "status": status}
+
+
+@router.get("/v1/alerts/cap", summary="Alerts as CAP 1.2 documents in an Atom feed")
+def cap_feed(
+    st: State, _key: Monitor, request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 200
+) -> Response:
+    base = str(request.base_url).rstrip("/")
+    body = atom_feed(st.history.messages()[:limit], st.settings.cap_sender, base)
+    return Response(body, media_type=ATOM_MEDIA_TYPE)
+
+
+@router.get("/v1/alerts/cap/{identifier}", summary="One CAP 1.2 document")
+def cap_one(st: State, _key: Monitor, identifier: str) -> Response:
+    message = st.history.message(identifier)
+    if message is None:
+        raise Problem(404, f"no CAP message {identifier!r}")
+    return Response(cap_document(message, st.settings.cap_sender), media_type=CAP_MEDIA_TYPE)
+
+
+@router.get("/v1/silences", summary="Silences, newest first")
+def silences(st: State, _key: Monitor) -> list[dict[str, Any]]:
+    now = datetime.now(UTC)
+    return [_silence_view(s, now) for s in st.silences.all()]
+
+
+@router.post("/v1/silences", status_code=201, summary="Mute matching alerts until a time")
+async def create_silence(st: State, key: Silencer, body: SilenceRequest) -> dict[str, Any]:
+    try:
+        silence = new_silence(
+            {str(k): v for k, v in body.matchers.items()},
+            body.end(),
+            f"key:{key.name}",
+            body.comment,
+        )
+    except SilenceError as exc:
+        raise Problem(422, str(exc)) from exc
+    await _publish(st, silence)
+    return _silence_view(silence, datetime.now(UTC))
+
+
+@router.delete("/v1/silences/{silence_id}", summary="Expire a silence now")
+async def expire_silence(st: State, _key: Silencer, silence_id: str) -> dict[str, Any]:
+    found = st.silences.get(silence_id)
+    if found is None:
+        raise Problem(404, f"no silence {silence_id!r}")
+    expired = expired_now(found)
+    await _publish(st, expired)
+    return _silence_view(expired, datetime.now(UTC))
+
+
+async def _publish(st: AlerterState, silence: Silence) -> None:
+    try:
+        await asyncio.to_thread(st.silence_log.publish, silence)
+    except Exception as exc:
+        raise Problem(
+            503, f"the silence could not be stored: {exc}", headers={"Retry-After": "5"}
+        ) from exc
+    st.silences.apply(silence)
+
+
+@router.get("/v1/alerter/config", summary="The routing in force and the last reload error")
+def routing(st: State, _key: Operator) -> dict[str, Any]:
+    config = st.config.current(time.monotonic())
+    return {
+        "path": str(st.config.path),
+        "error": st.config.error,
+        "receivers": [{"name": r.name, "kind": r.kind} for r in config.receivers],
+        "routes": [r.model_dump(mode="json", by_alias=True) for r in config.routes],
+    }
+
+
+@router.post("/v1/alerter/reload", summary="Re-read the routing file now")
+def reload(st: State, _key: Operator) -> dict[str, Any]:
+    try:
+        config = st.config.reload()
+    except ConfigError as exc:
+        raise Problem(422, str(exc)) from exc
+    return {"receivers": len(config.receivers), "routes": len(config.routes)}
+
+
+@router.get("/healthz", include_in_schema=False)
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", include_in_schema=False)
+def readyz(st: State) -> JSONResponse:
+    checks = st.readiness()
+    ok = all(checks.values())
+    body = {
+        "ready": ok,
+        "checks": checks,
+        "error": st.consumer.last_error,
+        "config_error": st.config.error,
+    }
+    return JSONResponse(body, status_code=200 if ok else 503)
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(st: State) -> Response:
+    return Response(generate_latest(st.metrics.registry), media_type=CONTENT_TYPE_LATEST)
