@@ -73,6 +73,11 @@ class Settings(BaseSettings):
         default_factory=_default_deploy_dir,
         description="The repo's deploy/ folder (Kafka pom, properties, configs).",
     )
+    skip_processes: str = Field(
+        default="",
+        description="Comma-separated processes `truce up` leaves out (`truce rebuild` replays "
+        "without ingest and alerter).",
+    )
     ready_timeout_s: float = Field(default=120.0, description="`truce up` waits this long.")
 
     alerter_config: Path | None = Field(
@@ -114,6 +119,10 @@ class Settings(BaseSettings):
                 value = value.get_secret_value()
             env[f"TRUCE_{name.upper()}"] = str(value)
         return env
+
+    @property
+    def skipped_processes(self) -> frozenset[str]:
+        return frozenset(name.strip() for name in self.skip_processes.split(",") if name.strip())
 
     @property
     def bootstrap_servers(self) -> str:

@@ -2,7 +2,10 @@
 the ClickHouse tables) dropped and rebuilt from the reports topic, the system of record.
 
 The weekly metrics are read through the query API before and after; the rebuild fails
-unless they are equal and `truce verify` agrees."""
+unless they are equal and `truce verify` agrees. The replay runs without the ingest API
+(no report can arrive meanwhile; partners' clients retry) and without the alerter, whose
+consumer group then starts after the rebuilt alerts: on-call staff are not told again
+about alerts that were re-derived from history. The alerter's own delivery log is kept."""
 
 from __future__ import annotations
 
@@ -10,6 +13,9 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.structs import OffsetAndMetadata
 
 from core.errors import ProcessError, TruceError
 from core.kafka import admin_client, consumer_lag, topic_size
@@ -20,6 +26,9 @@ from services.runtime import broker, control
 from services.runtime.topics import ensure_all_topics
 from services.store.database import Database
 from services.verify import operator_key, reconcile
+
+REPLAY_SKIPS = ("ingest", "alerter")
+REPLAYED = ("streams", "store")
 
 
 class RebuildError(TruceError):
@@ -79,6 +88,27 @@ def _reset_kafka(settings: Settings) -> None:
     ensure_all_topics(settings)
 
 
+def _skip_alert_history(settings: Settings) -> None:
+    """Point the alerter's group at the end of the rebuilt alerts topic (it is stopped)."""
+    names = topic_names(settings.topic_prefix)
+    group = group_names(settings.topic_prefix).alerter
+    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None)
+    try:
+        partitions = consumer.partitions_for_topic(names.alerts) or set()
+        ends = consumer.end_offsets([TopicPartition(names.alerts, p) for p in partitions])
+    finally:
+        consumer.close()
+    admin = admin_client(settings.bootstrap_servers, timeout_ms=30_000)
+    try:
+        known = {g["group_id"] for g in admin.list_groups()}
+        if group in known:
+            admin.delete_groups([group])  # its offsets refer to the deleted alerts topic
+        offsets = {tp: OffsetAndMetadata(end, "", -1) for tp, end in ends.items()}
+        admin.alter_group_offsets(group, offsets)
+    finally:
+        admin.close()
+
+
 def _reset_clickhouse(settings: Settings) -> None:
     db = Database(settings.clickhouse_url)
     try:
@@ -106,7 +136,8 @@ def rebuild(
     on_replayed: Callable[[int, int], None] = lambda done, total: None,
     timeout_s: float = 3600.0,
 ) -> RebuildResult:
-    """Rebuild every projection; leaves the stack running only if it was running."""
+    """Rebuild every projection; leaves the stack running only if it was running, and
+    stopped if anything fails."""
     was_running = control.supervisor_pid(settings) is not None
     if not was_running:
         on_phase("starting Truce to read the current metrics")
@@ -119,8 +150,8 @@ def rebuild(
         control.stop_stack(settings)
         on_phase("dropping the stream state, derived topics and ClickHouse tables")
         _reset(settings)
-        on_phase("starting Truce on empty projections")
-        control.start_detached(settings)
+        on_phase("starting the stream worker and the store on empty projections")
+        control.start_detached(settings, skip=REPLAY_SKIPS)
         started = time.monotonic()
         names = topic_names(settings.topic_prefix)
         group = group_names(settings.topic_prefix).streams
@@ -131,11 +162,16 @@ def rebuild(
             left = sum(consumer_lag(settings.bootstrap_servers, group, [names.reports]).values())
             on_replayed(max(0, total - left), total)
 
-        control.wait_until_idle(settings, timeout_s, on_poll=polled, poll_s=0.5)
+        control.wait_until_idle(settings, timeout_s, on_poll=polled, poll_s=0.5, groups=REPLAYED)
         seconds = time.monotonic() - started
         on_phase("checking: truce verify, and the metrics against those before")
         verdict = reconcile(settings, None)
         after = _snapshot(settings)
+        control.stop_stack(settings)
+        _skip_alert_history(settings)
+        if was_running:
+            on_phase("starting every service again")
+            control.start_detached(settings)
         return RebuildResult(
             reports=total,
             seconds=seconds,
@@ -143,6 +179,6 @@ def rebuild(
             differences=compare(after, before),
             verified=bool(verdict["ok"]),
         )
-    finally:
-        if not was_running:
-            control.stop_stack(settings)
+    except BaseException:
+        control.stop_stack(settings)  # never leave a half-rebuilt stack running
+        raise

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from core.errors import ProcessError
@@ -27,8 +27,9 @@ def supervisor_pid(settings: Settings) -> int | None:
     return pid if pid and pid_alive(pid) else None
 
 
-def start_detached(settings: Settings) -> dict[str, Any]:
-    """Start the supervisor in its own session and wait until it reports everything ready."""
+def start_detached(settings: Settings, skip: Sequence[str] | None = None) -> dict[str, Any]:
+    """Start the supervisor in its own session and wait until it reports everything ready
+    (every process but those in ``skip``; by default those the settings skip)."""
     if supervisor_pid(settings) is not None:
         raise ProcessError(
             f"Truce is already running for {settings.home}", hint="`truce down` stops it"
@@ -37,7 +38,8 @@ def start_detached(settings: Settings) -> dict[str, Any]:
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     state_path(settings).unlink(missing_ok=True)
     log = settings.logs_dir / "supervisor.log"
-    env = {**os.environ, "TRUCE_HOME": str(settings.home)}
+    skipped = settings.skip_processes if skip is None else ",".join(skip)
+    env = {**os.environ, "TRUCE_HOME": str(settings.home), "TRUCE_SKIP_PROCESSES": skipped}
     with open(log, "ab") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "services.runtime"],
@@ -149,6 +151,7 @@ def wait_until_idle(
     on_poll: Callable[[int], None] = lambda behind: None,
     settle_polls: int = 3,
     poll_s: float = 1.0,
+    groups: Sequence[str] = ("streams", "store", "alerter"),
 ) -> None:
     """Return once every consumer group has committed everything on its topics (the
     metrics have caught up with what was accepted), seen on ``settle_polls`` polls in a
@@ -156,9 +159,9 @@ def wait_until_idle(
     deadline = time.monotonic() + timeout_s
     quiet = 0
     while True:
-        lags = consumer_lags(settings)
+        lags = {group: lag for group, lag in consumer_lags(settings).items() if group in groups}
         behind = sum(sum(topics.values()) for topics in lags.values())
-        complete = all(lags.get(group) for group in ("streams", "store"))
+        complete = all(lags.get(group) for group in groups)
         on_poll(behind)
         quiet = quiet + 1 if complete and behind == 0 else 0
         if quiet >= settle_polls:

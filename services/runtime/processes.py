@@ -94,4 +94,4 @@ def process_specs(settings: Settings) -> list[ProcessSpec]:
             ready=http_ready(f"{settings.alerter_url}/readyz"),
         )
     )
-    return specs
+    return [spec for spec in specs if spec.name not in settings.skipped_processes]

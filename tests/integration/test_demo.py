@@ -10,15 +10,19 @@ import os
 import re
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 
 from core.settings import Settings
+from schemas import topic_names
 from services.demo.expectation import Headline, expected_metrics, headline
 from services.demo.scenario import build_scenario
+from services.runtime import control
 from tests.conftest import isolated_settings
+from tests.support.services import read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -104,8 +108,20 @@ def test_demo_then_rebuild(demo_settings: Settings, tmp_path: Path) -> None:
         assert f"0 revisions accepted, {scenario.revisions:,} duplicates" in again.stdout
         assert_headline(again.stdout, want)
 
+        control.wait_until_idle(demo_settings, timeout_s=120)  # the alerter told everything
+        deliveries = topic_names(demo_settings.topic_prefix).deliveries
+        told = read_topic(demo_settings.bootstrap_servers, deliveries)
+        assert told, "the alerter logged the demo's alerts"
+
         rebuilt = truce(demo_settings, "rebuild")
         assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+        status = json.loads(truce(demo_settings, "status", "--json").stdout)
+        assert status["ready"] is True, "the stack that ran before the rebuild runs after it"
+        control.wait_until_idle(demo_settings, timeout_s=120)
+        time.sleep(3)  # past the alerter's group_wait
+        assert read_topic(demo_settings.bootstrap_servers, deliveries) == told, (
+            "re-derived alerts were notified again"
+        )
         assert f"replayed {scenario.distinct_revisions:,} report revisions" in rebuilt.stdout
         assert "every metric equals what it was before, and truce verify agrees" in rebuilt.stdout
 
