@@ -17,6 +17,7 @@ from typing import Any
 import faust
 import orjson
 import structlog
+from aiokafka.partitioner import murmur2
 from faust.streams import _current_event  # the only way to set faust's current event
 from faust.web import Request, Response, View
 
@@ -109,9 +110,17 @@ def create_app(settings: Settings) -> faust.App:
         defer_rules=True,
     )
 
+    deferred: set[str] = set()  # areas to evaluate once their partition has a record
+
+    def folded_partition(area: str) -> int:
+        """The partition of an area on the folded topic (the producer's default
+        partitioner: murmur2 of the key, as in Kafka's Java client)."""
+        return int(murmur2(area.encode()) & 0x7FFFFFFF) % partitions
+
     @app.on_rebalance_complete.connect  # type: ignore[arg-type]
     async def _partitions_changed(sender: Any, **_: Any) -> None:
         stage2.reset()  # the derived index covers the assigned partitions only
+        deferred.clear()
 
     def send(emits: Iterable[Emit]) -> None:
         """Buffer a batch's outputs; Faust flushes them before it commits the batch's offsets."""
@@ -148,10 +157,19 @@ def create_app(settings: Settings) -> faust.App:
                     except Exception:
                         _crash("classify")
                 last_of_area[str(folded_record["area"])] = event
-            # spike rules once per batch and area, in the context (partition, offset) of
-            # that area's last record, so alert state lands in the area's partition
-            for area in stage2.take_dirty():
-                event = last_of_area.get(area, events[-1])
+            # spike rules once per batch and area, in the context (partition, offset) of a
+            # record of that area's partition: Faust reads and writes table keys in the
+            # current record's partition, so an area's alert state must only ever be
+            # touched from its own partition. An area aged by a new day whose partition
+            # has no record in this batch waits for that partition's next batch.
+            last_of_partition = {event.message.partition: event for event in events}
+            waiting = sorted(set(stage2.take_dirty()) | deferred)
+            deferred.clear()
+            for area in waiting:
+                event = last_of_area.get(area) or last_of_partition.get(folded_partition(area))
+                if event is None:
+                    deferred.add(area)
+                    continue
                 with _handling(event):
                     try:
                         emits.extend(stage2.evaluate(area, event.message.offset))

@@ -62,6 +62,22 @@ def assert_headline(stdout: str, want: Headline) -> None:
         assert printed_figure(stdout, label) == (value, value), label
 
 
+def assert_alert_histories_consistent(values: list[bytes]) -> None:
+    """Per fingerprint, in topic order: versions grow, and a firing alert is updated or
+    resolved before another episode of it starts (one state per alert, not one per
+    partition of the worker)."""
+    last: dict[str, dict[str, object]] = {}
+    for value in values:
+        alert = json.loads(value)
+        before = last.get(alert["fingerprint"])
+        if before is not None:
+            assert alert["version"] > before["version"], (before, alert)
+            if before["state"] == "firing":
+                assert alert["starts_at"] == before["starts_at"], (before, alert)
+        last[alert["fingerprint"]] = alert
+    assert last, "the demo raised alerts"
+
+
 @pytest.fixture
 def demo_settings(tmp_path: Path, broker_settings: Settings) -> Settings:
     return isolated_settings(
@@ -109,6 +125,8 @@ def test_demo_then_rebuild(demo_settings: Settings, tmp_path: Path) -> None:
         assert_headline(again.stdout, want)
 
         control.wait_until_idle(demo_settings, timeout_s=120)  # the alerter told everything
+        alerts = topic_names(demo_settings.topic_prefix).alerts
+        assert_alert_histories_consistent(read_topic(demo_settings.bootstrap_servers, alerts))
         deliveries = topic_names(demo_settings.topic_prefix).deliveries
         told = read_topic(demo_settings.bootstrap_servers, deliveries)
         assert told, "the alerter logged the demo's alerts"
