@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from core.http import install_problem_handlers
+from core.probes import probe_router
 from core.settings import Settings
 from services.alerter.routes import router
 from services.alerter.state import AlerterState
@@ -36,4 +37,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.alerter = st
     install_problem_handlers(app)
     app.include_router(router)
+    app.include_router(probe_router(lambda request: request.app.state.alerter))
     return app

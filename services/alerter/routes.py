@@ -8,8 +8,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.errors import ConfigError
@@ -135,26 +133,3 @@ def reload(st: State, _key: Operator) -> dict[str, Any]:
     except ConfigError as exc:
         raise Problem(422, str(exc)) from exc
     return {"receivers": len(config.receivers), "routes": len(config.routes)}
-
-
-@router.get("/healthz", include_in_schema=False)
-def healthz() -> dict[str, str]:
-    return {"status": "ok"}
-
-
-@router.get("/readyz", include_in_schema=False)
-def readyz(st: State) -> JSONResponse:
-    checks = st.readiness()
-    ok = all(checks.values())
-    body = {
-        "ready": ok,
-        "checks": checks,
-        "error": st.consumer.last_error,
-        "config_error": st.config.error,
-    }
-    return JSONResponse(body, status_code=200 if ok else 503)
-
-
-@router.get("/metrics", include_in_schema=False)
-def metrics(st: State) -> Response:
-    return Response(generate_latest(st.metrics.registry), media_type=CONTENT_TYPE_LATEST)

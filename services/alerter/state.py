@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from typing import Any
 
 import httpx
 import structlog
 from fastapi import Request
+from prometheus_client import CollectorRegistry
 
 from core.http import require_roles
 from core.kafka import durable_producer, ensure_topics
@@ -116,6 +118,12 @@ class AlerterState:
             "consumer": self.consumer.polling,
             "silences": self.silences_loaded.is_set(),
         }
+
+    def readiness_details(self) -> dict[str, Any]:
+        return {"error": self.consumer.last_error, "config_error": self.config.error}
+
+    def metrics_registry(self) -> CollectorRegistry:
+        return self.metrics.registry
 
 
 def state(request: Request) -> AlerterState:

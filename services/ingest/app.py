@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from core.http import install_problem_handlers
+from core.probes import probe_router
 from core.settings import Settings
 from services.ingest.routes import router
 from services.ingest.state import IngestState
@@ -33,4 +34,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.ingest = ingest
     install_problem_handlers(app)
     app.include_router(router)
+    app.include_router(probe_router(lambda request: request.app.state.ingest))
     return app

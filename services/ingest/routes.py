@@ -6,9 +6,8 @@ import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from core.http import Problem
 from core.keys import ApiKey, Role
@@ -142,24 +141,6 @@ def areas(_key: Reader) -> list[dict[str, Any]]:
 @router.get("/v1/reference/parties", summary="Party codes; designated ones are exempt")
 def parties(_key: Reader) -> list[dict[str, Any]]:
     return [p.model_dump() for p in party_list()]
-
-
-@router.get("/healthz", include_in_schema=False)
-def healthz() -> dict[str, str]:
-    return {"status": "ok"}
-
-
-@router.get("/readyz", include_in_schema=False)
-def readyz(st: State) -> JSONResponse:
-    checks = st.readiness()
-    ok = all(checks.values())
-    return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
-
-
-@router.get("/metrics", include_in_schema=False)
-def metrics(st: State) -> Response:
-    st.metrics.ledger_size.set(len(st.ledger))
-    return Response(generate_latest(st.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 __all__ = ["Role", "router"]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 from fastapi import Request
+from prometheus_client import CollectorRegistry
 
 from core.http import require_roles
 from core.kafka import cluster_answers, ensure_topics
@@ -65,6 +67,13 @@ class IngestState:
 
     def readiness(self) -> dict[str, bool]:
         return {"kafka": self.kafka_answers(), "ledger": self.follower.caught_up.is_set()}
+
+    def readiness_details(self) -> dict[str, Any]:
+        return {}
+
+    def metrics_registry(self) -> CollectorRegistry:
+        self.metrics.ledger_size.set(len(self.ledger))
+        return self.metrics.registry
 
 
 async def state(request: Request) -> IngestState:

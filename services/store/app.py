@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from core.http import install_problem_handlers
+from core.probes import probe_router
 from core.settings import Settings
 from services.store.dashboard import install_dashboard
 from services.store.routes import router
@@ -36,5 +37,6 @@ def create_app(settings: Settings, store: StoreState | None = None) -> FastAPI:
     app.state.store = st
     install_problem_handlers(app)
     app.include_router(router)
+    app.include_router(probe_router(lambda request: request.app.state.store))
     install_dashboard(app)
     return app

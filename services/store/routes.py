@@ -7,8 +7,6 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from core.http import Problem
 from core.keys import ApiKey, Role
@@ -185,21 +183,3 @@ def areas(_key: Anyone) -> list[dict[str, Any]]:
 @router.get("/v1/reference/parties", summary="Party codes; designated ones are exempt")
 def parties(_key: Anyone) -> list[dict[str, Any]]:
     return [p.model_dump() for p in party_list()]
-
-
-@router.get("/healthz", include_in_schema=False)
-def healthz() -> dict[str, str]:
-    return {"status": "ok"}
-
-
-@router.get("/readyz", include_in_schema=False)
-def readyz(st: State) -> JSONResponse:
-    checks = st.readiness()
-    ok = all(checks.values())
-    body = {"ready": ok, "checks": checks, "error": st.sink.last_error}
-    return JSONResponse(body, status_code=200 if ok else 503)
-
-
-@router.get("/metrics", include_in_schema=False)
-def metrics(st: State) -> Response:
-    return Response(generate_latest(st.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Request
+from prometheus_client import CollectorRegistry
 
 from core.http import require_roles
 from core.keys import ApiKey, KeyStore, Role
@@ -62,6 +65,12 @@ class StoreState:
 
     def readiness(self) -> dict[str, bool]:
         return {"clickhouse": self.db.answers(), "sink": self.sink.healthy.is_set()}
+
+    def readiness_details(self) -> dict[str, Any]:
+        return {"error": self.sink.last_error}
+
+    def metrics_registry(self) -> CollectorRegistry:
+        return self.metrics.registry
 
 
 def state(request: Request) -> StoreState:
