@@ -13,14 +13,23 @@ and the same on replay); canonical reports by ``seq << 40 | offset``.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from sys import intern
 from typing import Any
 
 from streams.logic import spikes
-from streams.logic.aggregates import ACCESS_FIELDS, COMPLIANCE_FIELDS, Member, access, compliance
+from streams.logic.aggregates import (
+    ACCESS_FIELDS,
+    COMPLIANCE_FIELDS,
+    Member,
+    access,
+    compliance,
+    member_of,
+)
 from streams.logic.canonical import canonical
 from streams.logic.exemption import DesignationFact, exemption
 from streams.logic.rules import RuleConfig
@@ -82,11 +91,11 @@ class AreaIndex:
                 totals[name] += sign * value
 
     def _apply_rules_inputs(self, member: Member, sign: int) -> None:
-        if member.report.get("retracted"):
+        if member.retracted:
             return
-        day = parse_utc(str(member.report["occurred_at"])).date()
+        day = date.fromordinal(member.day)
         _bump(self.seen, day, sign)
-        status = str(member.report.get("status", ""))
+        status = member.status
         if member.kind == "violation" and not member.exempt:
             _bump(self.violations, day, sign)
         elif member.kind == "delivery" and status == "completed":
@@ -103,14 +112,12 @@ class AreaIndex:
     def violation_ids(self, first: date, last: date) -> list[str]:
         """Non-exempt violations between two UTC days (inclusive), for report_ids."""
         weeks = {iso_week(datetime(d.year, d.month, d.day, tzinfo=UTC)) for d in _days(first, last)}
+        low, high = first.toordinal(), last.toordinal()
         return sorted(
             m.report_id
             for week in weeks
             for m in self.members.get(week, {}).values()
-            if m.kind == "violation"
-            and not m.exempt
-            and not m.report.get("retracted")
-            and first <= parse_utc(str(m.report["occurred_at"])).date() <= last
+            if m.kind == "violation" and not m.exempt and not m.retracted and low <= m.day <= high
         )
 
 
@@ -183,12 +190,13 @@ class Stage2:
         reason = ""
         if folded["kind"] == "violation":
             reason = exemption(report, self.designated, index.facts)
-        return Member(
+        return member_of(
             str(folded["report_id"]),
             str(folded["kind"]),
             report,
             bool(reason),
             str(folded["verification"]),
+            parse_utc(str(report["occurred_at"])).toordinal(),
         )
 
     def _place(self, index: AreaIndex, folded: Mapping[str, Any]) -> None:
@@ -199,7 +207,7 @@ class Stage2:
         index.remove(str(folded["report_id"]))
         if folded["removed"] or folded["kind"] not in COUNTED_KINDS:
             return
-        week = iso_week(parse_utc(str(folded["report"]["occurred_at"])))
+        week = intern(iso_week(parse_utc(str(folded["report"]["occurred_at"]))))
         index.add(week, self._member(index, folded))
 
     # -- records ---------------------------------------------------------------
@@ -276,17 +284,15 @@ class Stage2:
         spike = spikes.violation_spike(
             index.violations, today, self.rules.violation_spike, history_start=first_seen
         )
-        spike_key = spikes.fingerprint(spike.rule, area, "", spike.window, "")
-        spike_ids = (  # listing the reports behind it is only worth it when it is sent
-            index.violation_ids(spike.window_start, spike.window_end)
-            if spike.firing or spike_key in self.alerts
-            else []
-        )
-        checks: list[tuple[spikes.Verdict, str, list[str]]] = [(spike, "", spike_ids)]
+        # listing the reports behind a spike scans the window's members: only done for an
+        # alert that is sent (next_alert's decision does not depend on the list)
+        checks: list[tuple[spikes.Verdict, str, Callable[[], list[str]]]] = [
+            (spike, "", lambda: index.violation_ids(spike.window_start, spike.window_end))
+        ]
         if area in self.besieged:
             last = max(index.completed.values(), default=None)
             gap = spikes.delivery_gap(last, first_seen, today, self.rules.delivery_gap)
-            checks.append((gap, "", []))
+            checks.append((gap, "", list))
         # stale requests: every pending one, and every one with an open alert (so that an
         # answered, retracted or moved request resolves its alert)
         opened: dict[str, list[str]] = dict(self.alerts.get(f"open|{area}", {}))
@@ -296,21 +302,17 @@ class Stage2:
             subjects[rid] = (date.fromisoformat(day), status)
         stale = self.rules.stale_access_request
         for rid, (submitted, status) in sorted(subjects.items()):
-            checks.append((spikes.stale_request(submitted, status, today, stale), rid, [rid]))
+            verdict = spikes.stale_request(submitted, status, today, stale)
+            checks.append((verdict, rid, functools.partial(list, (rid,))))
         emits: list[Emit] = []
-        for verdict, subject, ids in checks:
-            key = spikes.fingerprint(verdict.rule, area, "", verdict.window, subject)
+        for check, subject, ids in checks:
+            key = spikes.fingerprint(check.rule, area, "", check.window, subject)
             alert = spikes.next_alert(
-                self.alerts.get(key),
-                verdict,
-                area=area,
-                subject=subject,
-                now=now,
-                version=offset,
-                report_ids=ids,
+                self.alerts.get(key), check, area=area, subject=subject, now=now, version=offset
             )
             if alert is None:
                 continue
+            alert["report_ids"] = ids()
             self.alerts[key] = alert
             emits.append(Emit("alerts", key, alert))
             if subject and alert["state"] == "firing":

@@ -3,6 +3,7 @@ which are epoch-aligned and expire on wall-clock time)."""
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, date, datetime, timedelta
 
 
@@ -26,8 +27,10 @@ def previous_week(week: str) -> str:
     return f"{year:04d}-W{number:02d}"
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def parse_utc(text: str) -> datetime:
-    """Timestamps travel as ISO strings; read them back as aware UTC datetimes."""
+    """Timestamps travel as ISO strings; read them back as aware UTC datetimes (cached:
+    one record's timestamp is read by several stages, and datetimes are immutable)."""
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if moment.tzinfo is None:
         raise ValueError(f"timestamp without offset: {text!r}")
