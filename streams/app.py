@@ -32,6 +32,14 @@ CRASH_EXIT_CODE = 70
 BATCH = 500
 BATCH_WAIT_S = 0.05
 SNAPSHOT_ROLES = frozenset({"events", "metrics"})
+ROCKSDB_OPTIONS = {
+    # faust's defaults (a 2 GB block cache and 3 x 64 MB write buffers for each partition
+    # of each table) let the worker grow past 1 GB; these bound every partition database
+    # to about 12 MB of memory (the state itself is on disk)
+    "write_buffer_size": 4 * 2**20,
+    "max_write_buffer_number": 2,
+    "block_cache_size": 4 * 2**20,
+}
 
 
 @contextmanager
@@ -95,7 +103,8 @@ def create_app(settings: Settings) -> faust.App:
 
     def table(name: str) -> Any:
         schema: Any = faust.Schema(key_serializer="json", value_serializer="json")
-        return app.Table(name, partitions=partitions, schema=schema)
+        options = dict(ROCKSDB_OPTIONS)  # faust's store pops keys from it
+        return app.Table(name, partitions=partitions, schema=schema, options=options)
 
     stage1 = Stage1(table("histories"), table("verifications"))
     designated = {code: party.designated for code, party in parties().items()}
