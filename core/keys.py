@@ -58,6 +58,17 @@ class KeyFile(BaseModel):
     keys: list[ApiKey] = Field(default_factory=list)
 
 
+def write_private(path: Path, text: str) -> None:
+    """Replace ``path`` atomically with ``text``, readable by its owner only (0600):
+    key hashes and the secrets local CLI verbs keep under TRUCE_HOME."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    tmp.replace(path)
+
+
 def _pepper(settings: Settings) -> bytes:
     """The HMAC secret: from settings, else one generated once under TRUCE_HOME (mode 0600)."""
     configured = settings.key_pepper.get_secret_value()
@@ -89,12 +100,7 @@ class KeyStore:
         return KeyFile.model_validate_json(self.path.read_text())
 
     def _write(self, data: KeyFile) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(data.model_dump_json(indent=2))
-        tmp.replace(self.path)
+        write_private(self.path, data.model_dump_json(indent=2))
 
     def _locked(self) -> int:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -3,13 +3,12 @@ reports, through the running query service or, when none runs, ClickHouse direct
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import httpx
 
 from core.errors import TruceError
-from core.keys import KeyStore, Role
+from core.keys import KeyStore, Role, write_private
 from core.settings import Settings
 
 OPERATOR_KEY_NAME = "operator-cli"
@@ -21,10 +20,7 @@ def operator_key(settings: Settings) -> str:
     if path.exists():
         return path.read_text().strip()
     secret = KeyStore(settings).create(OPERATOR_KEY_NAME, Role.ADMIN)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(secret + "\n")
+    write_private(path, secret + "\n")
     return secret
 
 

@@ -4,9 +4,8 @@ under TRUCE_HOME (0600) so a second demo reuses them instead of piling up new ke
 from __future__ import annotations
 
 import json
-import os
 
-from core.keys import KeyStore, Role
+from core.keys import KeyStore, Role, write_private
 from core.settings import Settings
 
 
@@ -31,8 +30,5 @@ def demo_keys(settings: Settings, partners: list[str], taskforce: str) -> dict[s
             name = f"demo-{who}-{n}"
         keys[who] = store.create(name, role, org)
         taken.add(name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(keys, handle, indent=2)
+    write_private(path, json.dumps(keys, indent=2))
     return keys
