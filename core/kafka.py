@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable
 
-from kafka import KafkaAdminClient, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
@@ -86,8 +86,6 @@ def ensure_topics(
 
 def consumer_lag(bootstrap: str, group_id: str, topics: Iterable[str]) -> dict[str, int]:
     """Per topic: records not yet committed by ``group_id`` (end offset - committed)."""
-    from kafka import KafkaConsumer, TopicPartition
-
     admin = admin_client(bootstrap)
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
     try:
@@ -106,14 +104,17 @@ def consumer_lag(bootstrap: str, group_id: str, topics: Iterable[str]) -> dict[s
         admin.close()
 
 
-def topic_size(bootstrap: str, topic: str) -> int:
-    """Records in a topic (end offsets; the Truce topics are never truncated)."""
-    from kafka import KafkaConsumer, TopicPartition
-
+def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
+    """The end offset of every partition of a topic (empty when it does not exist)."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in partitions]
-        return sum(consumer.end_offsets(tps).values()) if tps else 0
+        return dict(consumer.end_offsets(tps)) if tps else {}
     finally:
         consumer.close()
+
+
+def topic_size(bootstrap: str, topic: str) -> int:
+    """Records in a topic (end offsets; the Truce topics are never truncated)."""
+    return sum(end_offsets(bootstrap, topic).values())

@@ -14,11 +14,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient
 from kafka.structs import OffsetAndMetadata
 
 from core.errors import ProcessError, TruceError
-from core.kafka import admin_client, consumer_lag, topic_size
+from core.kafka import admin_client, consumer_lag, end_offsets, topic_size
 from core.settings import Settings
 from schemas import group_names, topic_names
 from services.published import Difference, MetricsSet, QueryClient, compare, fetch_published
@@ -67,14 +67,19 @@ def _snapshot(settings: Settings) -> MetricsSet:
         client.close()
 
 
+def _delete_groups(admin: KafkaAdminClient, groups: list[str]) -> None:
+    """Forget the committed offsets of those of ``groups`` the cluster knows."""
+    known = {g["group_id"] for g in admin.list_groups()}
+    stale = [g for g in groups if g in known]
+    if stale:
+        admin.delete_groups(stale)
+
+
 def _reset_kafka(settings: Settings) -> None:
     admin = admin_client(settings.bootstrap_servers, timeout_ms=30_000)
     try:
         groups = group_names(settings.topic_prefix)
-        known = {g["group_id"] for g in admin.list_groups()}
-        stale = [g for g in (groups.streams, groups.store_sink) if g in known]
-        if stale:
-            admin.delete_groups(stale)
+        _delete_groups(admin, [groups.streams, groups.store_sink])
         doomed = derived_topics(settings, admin.list_topics())
         if doomed:
             admin.delete_topics(doomed, timeout_ms=30_000)
@@ -92,17 +97,10 @@ def _skip_alert_history(settings: Settings) -> None:
     """Point the alerter's group at the end of the rebuilt alerts topic (it is stopped)."""
     names = topic_names(settings.topic_prefix)
     group = group_names(settings.topic_prefix).alerter
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None)
-    try:
-        partitions = consumer.partitions_for_topic(names.alerts) or set()
-        ends = consumer.end_offsets([TopicPartition(names.alerts, p) for p in partitions])
-    finally:
-        consumer.close()
+    ends = end_offsets(settings.bootstrap_servers, names.alerts)
     admin = admin_client(settings.bootstrap_servers, timeout_ms=30_000)
     try:
-        known = {g["group_id"] for g in admin.list_groups()}
-        if group in known:
-            admin.delete_groups([group])  # its offsets refer to the deleted alerts topic
+        _delete_groups(admin, [group])  # its offsets refer to the deleted alerts topic
         offsets = {tp: OffsetAndMetadata(end, "", -1) for tp, end in ends.items()}
         admin.alter_group_offsets(group, offsets)
     finally:
