@@ -23,13 +23,16 @@ from faust.web import Request, Response, View
 
 from core.settings import Settings
 from schemas import areas, group_names, parties, topic_names, upcast
+from streams.logic.packing import pack, unpack
 from streams.logic.rules import load_rules
 from streams.logic.stage1 import Emit, Stage1
 from streams.logic.stage2 import Stage2
+from streams.outbox import KafkaTransport, Outbox, Transport
 
 log = structlog.get_logger("streams")
 CRASH_EXIT_CODE = 70
 BATCH = 500
+PACKS_PER_BATCH = 16  # classify's batch: packs of up to ~80 placements each
 BATCH_WAIT_S = 0.05
 SNAPSHOT_ROLES = frozenset({"events", "metrics"})
 ROCKSDB_OPTIONS = {
@@ -61,7 +64,8 @@ def _crash(where: str) -> None:
     os._exit(CRASH_EXIT_CODE)
 
 
-def create_app(settings: Settings) -> faust.App:
+def create_app(settings: Settings, transport: Transport | None = None) -> faust.App:
+    """The worker's app; ``transport`` replaces Kafka for the outbox (agent tests)."""
     names = topic_names(settings.topic_prefix)
     partitions = settings.kafka_partitions
     app = faust.App(
@@ -78,7 +82,7 @@ def create_app(settings: Settings) -> faust.App:
         web_in_thread=False,
         broker_commit_every=2000,
         broker_commit_interval=1.0,
-        stream_buffer_maxsize=8192,
+        stream_buffer_maxsize=2048,  # events per topic; a folded pack holds up to 64 KB
         producer_linger_ms=20,
         producer_max_batch_size=256 * 1024,
         producer_acks=-1,
@@ -93,6 +97,7 @@ def create_app(settings: Settings) -> faust.App:
 
     reports = app.topic(names.reports)  # created by ingest, never by us
     folded = topic(names.folded)
+    folded_topic = folded.get_topic_name()
     outputs = {
         "folded": folded,
         "events": topic(names.events, compacted=True),
@@ -101,19 +106,22 @@ def create_app(settings: Settings) -> faust.App:
         "alerts": topic(names.alerts),  # keyed by fingerprint; the history the alerter reads
     }
 
-    def table(name: str) -> Any:
+    def table(name: str, outbox: Outbox) -> Any:
         schema: Any = faust.Schema(key_serializer="json", value_serializer="json")
         options = dict(ROCKSDB_OPTIONS)  # faust's store pops keys from it
-        return app.Table(name, partitions=partitions, schema=schema, options=options)
+        return outbox.table(app.Table(name, partitions=partitions, schema=schema, options=options))
 
-    stage1 = Stage1(table("histories"), table("verifications"))
+    # one outbox per agent: each flushes what its own batch wrote
+    fold_box = Outbox(transport or KafkaTransport(app))
+    classify_box = Outbox(fold_box.transport)
+    stage1 = Stage1(table("histories", fold_box), table("verifications", fold_box))
     designated = {code: party.designated for code, party in parties().items()}
     besieged = frozenset(code for code, area in areas().items() if area.besieged)
     stage2 = Stage2(
         designated,
-        table("placed"),
-        table("designations"),
-        table("alerts"),
+        table("placed", classify_box),
+        table("designations", classify_box),
+        table("alerts", classify_box),
         load_rules(settings.rules_file),
         besieged,
         defer_rules=True,
@@ -131,10 +139,22 @@ def create_app(settings: Settings) -> faust.App:
         stage2.reset()  # the derived index covers the assigned partitions only
         deferred.clear()
 
-    def send(emits: Iterable[Emit]) -> None:
-        """Buffer a batch's outputs; Faust flushes them before it commits the batch's offsets."""
+    async def send(outbox: Outbox, emits: Iterable[Emit], where: str) -> None:
+        """Deliver a batch's table writes and outputs and wait for Kafka to have them all:
+        only then may ``take_events`` acknowledge the batch."""
+        placements: list[tuple[str, bytes]] = []
         for emit in collapse(emits):
-            outputs[emit.role].send_soon(key=emit.key.encode(), value=orjson.dumps(emit.value))
+            if emit.role == "folded":
+                placements.append((emit.key, orjson.dumps(emit.value)))
+                continue
+            topic = outputs[emit.role].get_topic_name()
+            outbox.send(topic, emit.key.encode(), orjson.dumps(emit.value))
+        for area, packed in pack(placements):
+            outbox.send(folded_topic, area.encode(), packed)
+        try:
+            await outbox.flush()
+        except Exception:
+            _crash(where)
 
     @app.agent(reports, concurrency=1)
     async def fold_reports(stream: faust.StreamT[bytes]) -> None:
@@ -151,21 +171,21 @@ def create_app(settings: Settings) -> faust.App:
                         emits.extend(stage1.handle(envelope))
                     except Exception:
                         _crash("fold_reports")
-            send(emits)
+            await send(fold_box, emits, "fold_reports")
 
     @app.agent(folded, concurrency=1)
     async def classify(stream: faust.StreamT[bytes]) -> None:
-        async for events in stream.take_events(BATCH, within=BATCH_WAIT_S):  # type: ignore[attr-defined]
+        async for events in stream.take_events(PACKS_PER_BATCH, within=BATCH_WAIT_S):  # type: ignore[attr-defined]
             emits: list[Emit] = []
             last_of_area: dict[str, Any] = {}
             for event in events:
                 with _handling(event):
                     try:
-                        folded_record = orjson.loads(event.value)
-                        emits.extend(stage2.handle(folded_record, event.message.offset))
+                        for placement in unpack(orjson.loads(event.value)):
+                            emits.extend(stage2.handle(placement, event.message.offset))
                     except Exception:
                         _crash("classify")
-                last_of_area[str(folded_record["area"])] = event
+                last_of_area[str(placement["area"])] = event  # a pack holds one area
             # spike rules once per batch and area, in the context (partition, offset) of a
             # record of that area's partition: Faust reads and writes table keys in the
             # current record's partition, so an area's alert state must only ever be
@@ -184,7 +204,7 @@ def create_app(settings: Settings) -> faust.App:
                         emits.extend(stage2.evaluate(area, event.message.offset))
                     except Exception:
                         _crash("classify")
-            send(emits)
+            await send(classify_box, emits, "classify")
 
     @app.page("/readyz")
     class Ready(View):

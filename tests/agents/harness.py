@@ -1,10 +1,11 @@
 """Drives the real agents of ``streams.app.create_app`` without Kafka.
 
-``agent.test_context()`` feeds records through an in-memory channel; the agents' sends go
-through ``Topic.send_soon`` to the app producer, whose ``send_soon`` is replaced by a
-recorder (every output topic and every table changelog goes through it). Tables use the
-in-memory store. A test waits for outputs instead of sleeping: records are handled in
-order, so once a marker record's output is there, everything put before it is handled.
+``agent.test_context()`` feeds records through an in-memory channel; the agents' outboxes
+deliver every output record and every table changelog record through a recording
+transport instead of Kafka (and anything sent through the app producer's ``send_soon``
+is recorded too). Tables use the in-memory store. A test waits for outputs instead of
+sleeping: records are handled in order, so once a marker record's output is there,
+everything put before it is handled.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import orjson
 import streams.app
 from core.settings import load_settings
 from schemas import encode_envelope, make_envelope, parse_report, parties, topic_names
+from streams.logic.packing import unpack
+from streams.outbox import Records
 
 TIMEOUT_S = 5.0
 POLL_S = 0.005
@@ -56,6 +59,17 @@ class Sent:
 
 
 @dataclass
+class Recorder:
+    """The outbox transport of the tests: records what would be written to Kafka."""
+
+    sent: list[Sent]
+
+    async def deliver(self, topic: str, partition: int | None, records: Records) -> int | None:
+        self.sent.extend(Sent(topic, partition, key, value) for key, value in records)
+        return None
+
+
+@dataclass
 class Harness:
     """One app (fresh tables) and everything it sent."""
 
@@ -79,6 +93,15 @@ class Harness:
         return [s for s in self.sent if s.topic == topic]
 
     def folded(self) -> list[Sent]:
+        """Stage one's placements, one per report, unpacked from the folded records."""
+        return [
+            Sent(s.topic, s.partition, s.key, orjson.dumps(placement))
+            for s in self.folded_records()
+            for placement in unpack(s.data)
+        ]
+
+    def folded_records(self) -> list[Sent]:
+        """The folded records as sent (packs of placements)."""
         return self.on(self.names.folded)
 
     def deadletters(self) -> list[dict[str, Any]]:
@@ -129,9 +152,9 @@ class Harness:
 Scenario = Callable[[Harness, Any], Awaitable[None]]
 
 
-def build_app(home: Path) -> faust.App:
+def build_app(home: Path, recorder: Recorder) -> faust.App:
     settings = load_settings(home=home, topic_prefix=PREFIX, kafka_partitions=1)
-    app = streams.app.create_app(settings)
+    app = streams.app.create_app(settings, recorder)
     # Tables create their store on first use, so the store can still be swapped here.
     app.conf.store = "memory://"
     return app
@@ -150,7 +173,8 @@ def run_agent(
     """Start agent ``name`` of a fresh app in a test context and run ``scenario`` on it."""
 
     async def main() -> Harness:
-        harness = Harness(build_app(home), crashes=crashes)
+        sent: list[Sent] = []
+        harness = Harness(build_app(home, Recorder(sent)), sent=sent, crashes=crashes)
         async with agent_of(harness.app, name).test_context() as agent:
             await asyncio.wait_for(scenario(harness, agent), TIMEOUT_S * 4)
         return harness

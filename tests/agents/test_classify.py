@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from streams.logic.packing import unpack
 from streams.logic.stage1 import SEQ_SHIFT
 from tests.agents.harness import (
     DESIGNATED,
@@ -45,7 +46,8 @@ def counts(snapshot: dict[str, Any]) -> dict[str, int]:
 
 async def put_and_wait(h: Harness, agent: Any, record: bytes, metric_key: str) -> int:
     """Put one folded record and wait for the snapshot it must produce (version = offset)."""
-    event = await agent.put(record, key=orjson.loads(record)["area"].encode())
+    area = unpack(orjson.loads(record))[0]["area"]
+    event = await agent.put(record, key=area.encode())
     offset = int(event.message.offset)
     await h.wait_for(
         lambda: any(m["version"] == offset for m in h.metrics(metric_key)),
@@ -182,3 +184,23 @@ def test_late_designation_reclassifies_an_earlier_violation(run: Run) -> None:
     ]
     designation_event = h.events("g1")[0]  # the designation's own canonical record
     assert (designation_event["kind"], designation_event["party"]) == ("designation", "isil")
+
+
+def test_a_pack_of_placements_counts_like_the_records_one_by_one(run: Run) -> None:
+    """Stage one packs an area's placements of one batch into one record; classifying the
+    pack must end where classifying its placements one by one ends."""
+    madaya = [record for record, _ in STEPS[:4]]  # every placement keyed madaya, in order
+    pack_record = b'{"placements":[' + b",".join(madaya) + b"]}"
+
+    async def scenario(h: Harness, agent: Any) -> None:
+        await put_and_wait(h, agent, pack_record, compliance_key("madaya"))
+
+    h = run(AGENT, scenario)
+    latest = h.latest_metrics()
+    assert counts(latest[compliance_key("madaya")]) == {
+        **ZERO, "violations": 1, "violations_verified": 1, "killed": 1, "version": 0,
+    }  # fmt: skip
+    assert counts(latest[f"access|{WEEK}|madaya"])["deliveries_completed"] == 1
+    # one snapshot per key for the whole pack, not one per placement
+    assert len(h.metrics(compliance_key("madaya"))) == 1
+    assert [e["verification"] for e in h.events("v2")] == ["verified"]
