@@ -8,6 +8,7 @@ delivery would silently become at-most-once.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import weakref
 from collections.abc import Iterable, Iterator
@@ -34,6 +35,7 @@ CRASH_EXIT_CODE = 70
 BATCH = 500
 PACKS_PER_BATCH = 16  # classify's batch: packs of up to ~80 placements each
 BATCH_WAIT_S = 0.05
+FLUSH_TIMEOUT_S = 120.0
 SNAPSHOT_ROLES = frozenset({"events", "metrics"})
 ROCKSDB_OPTIONS = {
     # faust's defaults (a 2 GB block cache and 3 x 64 MB write buffers for each partition
@@ -112,7 +114,9 @@ def create_app(settings: Settings, transport: Transport | None = None) -> faust.
         return outbox.table(app.Table(name, partitions=partitions, schema=schema, options=options))
 
     # one outbox per agent: each flushes what its own batch wrote
-    fold_box = Outbox(transport or KafkaTransport(app))
+    # faust keeps its aiokafka producer private; it is started before any agent runs
+    producer = app.producer._ensure_producer  # type: ignore[attr-defined]
+    fold_box = Outbox(transport or KafkaTransport(producer))
     classify_box = Outbox(fold_box.transport)
     stage1 = Stage1(table("histories", fold_box), table("verifications", fold_box))
     designated = {code: party.designated for code, party in parties().items()}
@@ -151,8 +155,8 @@ def create_app(settings: Settings, transport: Transport | None = None) -> faust.
             outbox.send(topic, emit.key.encode(), orjson.dumps(emit.value))
         for area, packed in pack(placements):
             outbox.send(folded_topic, area.encode(), packed)
-        try:
-            await outbox.flush()
+        try:  # a flush stuck for long is a fault: restart and have the batch redelivered
+            await asyncio.wait_for(outbox.flush(), FLUSH_TIMEOUT_S)
         except Exception:
             _crash(where)
 

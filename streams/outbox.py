@@ -16,11 +16,10 @@ import asyncio
 import functools
 import weakref
 from collections import defaultdict
-from collections.abc import ItemsView, Iterator, MutableMapping
+from collections.abc import Callable, ItemsView, Iterator, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import faust
 import orjson
 import rocksdict
 from aiokafka.partitioner import DefaultPartitioner
@@ -40,18 +39,15 @@ class Transport(Protocol):
 
 
 class KafkaTransport:
-    """Record batches through the app's own aiokafka producer (``acks=all``)."""
+    """Record batches through an aiokafka producer (the app's own, ``acks=all``)."""
 
-    def __init__(self, app: faust.App) -> None:
-        self.app = app
+    def __init__(self, producer: Callable[[], Any]) -> None:
+        self._producer = producer  # called per delivery: faust starts its producer late
         self._partitioner = DefaultPartitioner()
-
-    def _producer(self) -> Any:
-        # faust keeps its aiokafka producer private; it is started before any agent runs
-        return self.app.producer._ensure_producer()  # type: ignore[attr-defined]
 
     async def deliver(self, topic: str, partition: int | None, records: Records) -> int | None:
         producer = self._producer()
+        await self._track(producer, topic)
         if partition is not None:
             return await self._send(producer, topic, partition, records)
         known = await producer.client._wait_on_metadata(topic)
@@ -61,6 +57,16 @@ class KafkaTransport:
             by_partition[self._partitioner(key, every, every)].append((key, value))
         await asyncio.gather(*(self._send(producer, topic, p, r) for p, r in by_partition.items()))
         return None
+
+    @staticmethod
+    async def _track(producer: Any, topic: str) -> None:
+        """Keep ``topic`` in the producer's metadata for good.
+
+        aiokafka's client fetches metadata for every topic until a topic is added to its
+        list, and from then on for the listed ones only: a topic known from an all-topics
+        fetch vanishes at the next periodic refresh (``metadata_max_age_ms``), and a batch
+        queued for it then waits for a leader forever, so the flush never returns."""
+        await producer.client.add_topic(topic)  # done at once when it is listed
 
     @staticmethod
     async def _send(producer: Any, topic: str, partition: int, records: Records) -> int:
