@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from kafka import KafkaAdminClient
+from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
+from tenacity import retry, retry_if_exception, stop_after_delay, wait_fixed
 
 from core.errors import ProcessError, TruceError
 from core.kafka import admin_client, consumer_lag, end_offsets, topic_size
@@ -67,9 +70,21 @@ def _snapshot(settings: Settings) -> MetricsSet:
         client.close()
 
 
+@retry(
+    retry=retry_if_exception(lambda exc: isinstance(exc, KafkaError) and exc.retriable),
+    wait=wait_fixed(0.5),
+    stop=stop_after_delay(60),
+    reraise=True,
+)
+def _list_groups(admin: KafkaAdminClient) -> set[str]:
+    """The cluster's consumer groups; a broker that has just started answers with
+    ``CoordinatorLoadInProgress`` until it has loaded its offsets topic."""
+    return {g["group_id"] for g in admin.list_groups()}
+
+
 def _delete_groups(admin: KafkaAdminClient, groups: list[str]) -> None:
     """Forget the committed offsets of those of ``groups`` the cluster knows."""
-    known = {g["group_id"] for g in admin.list_groups()}
+    known = _list_groups(admin)
     stale = [g for g in groups if g in known]
     if stale:
         admin.delete_groups(stale)
@@ -115,14 +130,21 @@ def _reset_clickhouse(settings: Settings) -> None:
         db.close()
 
 
-def _reset(settings: Settings) -> None:
-    """With every service stopped: only the broker runs, and only while topics are reset."""
+@contextmanager
+def _broker_only(settings: Settings) -> Iterator[None]:
+    """With every service stopped, run the stack's own broker (unless Kafka is external)
+    for the duration of a topic or consumer-group change."""
     process = None if settings.kafka_bootstrap else broker.start(settings)
     try:
-        _reset_kafka(settings)
+        yield
     finally:
         if process is not None:
             broker.stop(process.pid)
+
+
+def _reset(settings: Settings) -> None:
+    with _broker_only(settings):
+        _reset_kafka(settings)
     shutil.rmtree(settings.streams_dir, ignore_errors=True)
     _reset_clickhouse(settings)
 
@@ -166,7 +188,8 @@ def rebuild(
         verdict = reconcile(settings, None)
         after = _snapshot(settings)
         control.stop_stack(settings)
-        _skip_alert_history(settings)
+        with _broker_only(settings):
+            _skip_alert_history(settings)
         if was_running:
             on_phase("starting every service again")
             control.start_detached(settings)
