@@ -37,6 +37,17 @@ class Judged:
         report = self.envelope.report
         return {"report_id": report.report_id, "revision": report.revision, "status": self.verdict}
 
+    @property
+    def ledger_entry(self) -> tuple[str, int, str, str]:
+        """(report id, revision, content hash, org): what the ledger keeps once it is acked."""
+        envelope = self.envelope
+        return (
+            envelope.report.report_id,
+            envelope.report.revision,
+            envelope.content_hash,
+            envelope.org,
+        )
+
     def record(self) -> tuple[bytes, bytes]:
         return report_subject_id(self.envelope.report).encode(), encode_envelope(self.envelope)
 

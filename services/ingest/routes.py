@@ -6,8 +6,9 @@ import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from core.http import Problem
 from core.keys import ApiKey, Role
@@ -15,6 +16,7 @@ from schemas import area_list, party_list
 from schemas.jsonschema import batch_schema, report_schema
 from services.ingest.body import read_json
 from services.ingest.intake import Judged, judge
+from services.ingest.ledger import Verdict
 from services.ingest.limits import retry_after
 from services.ingest.publisher import PublishUnavailable
 from services.ingest.state import IngestState, state
@@ -37,7 +39,7 @@ Submitter = Annotated[ApiKey, Depends(_submitter)]
 Reader = Annotated[ApiKey, Depends(_reader)]
 
 
-async def _accept(st: IngestState, key: ApiKey, items: list[Any]) -> JSONResponse:
+async def _accept(st: IngestState, key: ApiKey, items: list[Any]) -> Response:
     wait = st.limiter.acquire(key.name)
     if wait:
         st.metrics.rejected.labels("rate_limited").inc()
@@ -51,16 +53,18 @@ async def _accept(st: IngestState, key: ApiKey, items: list[Any]) -> JSONRespons
         except Problem as problem:
             st.metrics.rejected.labels(str(problem.status)).inc()
             raise
-        fresh = [j for j in judged if j.verdict == "accepted"]
+        fresh = [j for j in judged if j.verdict is Verdict.NEW]
         await _publish(st, fresh)
-    for j in judged:
-        st.metrics.reports.labels(j.verdict.value).inc()
+    if fresh:
+        st.metrics.reports.labels(Verdict.NEW.value).inc(len(fresh))
+    if len(judged) > len(fresh):
+        st.metrics.reports.labels(Verdict.DUPLICATE.value).inc(len(judged) - len(fresh))
     body = {
         "accepted": len(fresh),
         "duplicates": len(judged) - len(fresh),
         "results": [j.result for j in judged],
     }
-    return JSONResponse(body, status_code=202)
+    return Response(orjson.dumps(body), status_code=202, media_type="application/json")
 
 
 async def _publish(st: IngestState, fresh: list[Judged]) -> None:
@@ -77,9 +81,7 @@ async def _publish(st: IngestState, fresh: list[Judged]) -> None:
             headers={"Retry-After": "5"},
         ) from exc
     st.metrics.publish_seconds.observe(time.perf_counter() - started)
-    for j in fresh:
-        report, env = j.envelope.report, j.envelope
-        st.ledger.record(report.report_id, report.revision, env.content_hash, env.org)
+    st.ledger.record_many(j.ledger_entry for j in fresh)
 
 
 def _body(schema: dict[str, Any]) -> dict[str, Any]:
@@ -98,7 +100,7 @@ def _report_id(item: Any) -> str:
     summary="Submit one report",
     openapi_extra=_body(report_schema(inline=True)),
 )
-async def submit_one(request: Request, st: State, key: Submitter) -> JSONResponse:
+async def submit_one(request: Request, st: State, key: Submitter) -> Response:
     body = await read_json(request, st.settings.max_body_bytes)
     if not isinstance(body, dict):
         raise Problem(
@@ -115,7 +117,7 @@ async def submit_one(request: Request, st: State, key: Submitter) -> JSONRespons
     summary="Submit 1 to 1,000 reports atomically",
     openapi_extra=_body(batch_schema(inline=True)),
 )
-async def submit_batch(request: Request, st: State, key: Submitter) -> JSONResponse:
+async def submit_batch(request: Request, st: State, key: Submitter) -> Response:
     body = await read_json(request, st.settings.max_body_bytes)
     reports = body.get("reports") if isinstance(body, dict) else None
     if not isinstance(body, dict) or set(body) != {"reports"} or not isinstance(reports, list):
