@@ -1,7 +1,7 @@
 """Ingest benchmark (issue 3): reports/s through the batch endpoint, and p50/p99 latency of
 single-report POSTs at a fixed offered rate, against the real broker on this machine.
 
-    .venv/bin/python -m bench.ingest_bench [--rate 1000] [--seconds 10] [--batches 60]
+    .venv/bin/python -m bench.ingest_bench [--rate 1000] [--seconds 10] [--client aiohttp]
 
 Open-loop load: single POSTs are scheduled at fixed times whatever the answers, so a slow
 server shows up as latency rather than as a politely reduced rate.
@@ -15,10 +15,14 @@ import multiprocessing
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
+import orjson
 
 from bench.common import bench_settings, kafka, median, percentile, save, service
 from core.keys import KeyStore, Role
@@ -62,20 +66,60 @@ async def batch_run(url: str, key: str, batches: int, concurrency: int) -> float
         return batches * 1000 / (time.perf_counter() - started)
 
 
-async def _offer(url: str, key: str, rate: float, seconds: float, tag: str) -> list[float]:
-    """One load process: POSTs scheduled at fixed times (open loop); returns latencies."""
+Post = Callable[[dict[str, Any]], Awaitable[bool]]
+
+
+@asynccontextmanager
+async def _httpx_poster(url: str, key: str) -> AsyncIterator[Post]:
     headers = {"Authorization": f"Bearer {key}"}
-    latencies: list[float] = []
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     async with httpx.AsyncClient(headers=headers, timeout=30, limits=limits) as client:
 
+        async def post(body: dict[str, Any]) -> bool:
+            try:
+                response = await client.post(f"{url}/v1/reports", json=body)
+            except httpx.HTTPError:
+                return False
+            return response.status_code == 202
+
+        yield post
+
+
+@asynccontextmanager
+async def _aiohttp_poster(url: str, key: str) -> AsyncIterator[Post]:
+    """The lighter client: httpx's pool spends its CPU on queued requests once the server
+    lags, and on 2 cores that CPU is taken from the server under test."""
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    connector = aiohttp.TCPConnector(limit=64)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(
+        headers=headers, connector=connector, timeout=timeout
+    ) as session:
+
+        async def post(body: dict[str, Any]) -> bool:
+            try:
+                async with session.post(f"{url}/v1/reports", data=orjson.dumps(body)) as response:
+                    await response.read()
+                    return response.status == 202
+            except (aiohttp.ClientError, TimeoutError):
+                return False
+
+        yield post
+
+
+POSTERS = {"httpx": _httpx_poster, "aiohttp": _aiohttp_poster}
+
+
+async def _offer(
+    url: str, key: str, rate: float, seconds: float, tag: str, client: str
+) -> list[float]:
+    """One load process: POSTs scheduled at fixed times (open loop); returns latencies."""
+    latencies: list[float] = []
+    async with POSTERS[client](url, key) as post:
+
         async def one(i: int) -> None:
             started = time.perf_counter()
-            try:
-                response = await client.post(f"{url}/v1/reports", json=report(f"s{tag}-{i}"))
-                ok = response.status_code == 202
-            except httpx.HTTPError:
-                ok = False
+            ok = await post(report(f"s{tag}-{i}"))
             latencies.append(time.perf_counter() - started if ok else float("inf"))
 
         tasks = []
@@ -89,14 +133,16 @@ async def _offer(url: str, key: str, rate: float, seconds: float, tag: str) -> l
     return latencies
 
 
-def _offer_process(args: tuple[str, str, float, float, str]) -> list[float]:
+def _offer_process(args: tuple[str, str, float, float, str, str]) -> list[float]:
     return asyncio.run(_offer(*args))
 
 
-def single_run(url: str, key: str, rate: float, seconds: float, procs: int) -> dict[str, float]:
+def single_run(
+    url: str, key: str, rate: float, seconds: float, procs: int, client: str
+) -> dict[str, float]:
     """``rate`` requests/s offered by ``procs`` processes (one Python client cannot offer it)."""
     run = uuid.uuid4().hex[:6]
-    jobs = [(url, key, rate / procs, seconds, f"{run}{p}") for p in range(procs)]
+    jobs = [(url, key, rate / procs, seconds, f"{run}{p}", client) for p in range(procs)]
     started = time.perf_counter()
     with multiprocessing.get_context("spawn").Pool(procs) as pool:
         latencies = [x for part in pool.map(_offer_process, jobs) for x in part]
@@ -120,6 +166,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--procs", type=int, default=4, help="load-generating processes")
+    parser.add_argument(
+        "--client",
+        choices=sorted(POSTERS),
+        default="httpx",
+        help="HTTP client of the single-POST load processes",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         settings = bench_settings(Path(tmp), topic_prefix="bench.")
@@ -134,12 +186,14 @@ def main() -> None:
                     for _ in range(args.repeats)
                 ]
                 singles = [
-                    single_run(url, key, args.rate, args.seconds, args.procs)
+                    single_run(url, key, args.rate, args.seconds, args.procs, args.client)
                     for _ in range(args.repeats)
                 ]
     result = {
         "batch_reports_per_s": {"runs": batch, "median": median(batch)},
         "single_post": {
+            "client": args.client,
+            "procs": args.procs,
             "runs": singles,
             "median_p50_ms": median(s["p50_ms"] for s in singles),
             "median_p99_ms": median(s["p99_ms"] for s in singles),
