@@ -24,18 +24,19 @@ from services.ingest.state import IngestState, state
 MAX_BATCH = 1000
 
 router = APIRouter()
-State = Annotated[IngestState, Depends(state)]
 
 
-async def _submitter(request: Request) -> ApiKey:
-    return (await state(request)).auth_submit(request)
+def _submission(request: Request) -> tuple[IngestState, ApiKey]:
+    """The state and the submitting key, resolved in the handler rather than through
+    ``Depends``: FastAPI's dependency solving was a fifth of the loop's time per report."""
+    st: IngestState = request.app.state.ingest
+    return st, st.auth_submit(request)
 
 
 async def _reader(request: Request) -> ApiKey:
     return (await state(request)).auth_any(request)
 
 
-Submitter = Annotated[ApiKey, Depends(_submitter)]
 Reader = Annotated[ApiKey, Depends(_reader)]
 
 
@@ -100,7 +101,8 @@ def _report_id(item: Any) -> str:
     summary="Submit one report",
     openapi_extra=_body(report_schema(inline=True)),
 )
-async def submit_one(request: Request, st: State, key: Submitter) -> Response:
+async def submit_one(request: Request) -> Response:
+    st, key = _submission(request)
     body = await read_json(request, st.settings.max_body_bytes)
     if not isinstance(body, dict):
         raise Problem(
@@ -117,7 +119,8 @@ async def submit_one(request: Request, st: State, key: Submitter) -> Response:
     summary="Submit 1 to 1,000 reports atomically",
     openapi_extra=_body(batch_schema(inline=True)),
 )
-async def submit_batch(request: Request, st: State, key: Submitter) -> Response:
+async def submit_batch(request: Request) -> Response:
+    st, key = _submission(request)
     body = await read_json(request, st.settings.max_body_bytes)
     reports = body.get("reports") if isinstance(body, dict) else None
     if not isinstance(body, dict) or set(body) != {"reports"} or not isinstance(reports, list):
