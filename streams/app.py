@@ -99,7 +99,6 @@ def create_app(settings: Settings, transport: Transport | None = None) -> faust.
 
     reports = app.topic(names.reports)  # created by ingest, never by us
     folded = topic(names.folded)
-    folded_topic = folded.get_topic_name()
     outputs = {
         "folded": folded,
         "events": topic(names.events, compacted=True),
@@ -107,6 +106,7 @@ def create_app(settings: Settings, transport: Transport | None = None) -> faust.
         "deadletter": topic(names.deadletter),
         "alerts": topic(names.alerts),  # keyed by fingerprint; the history the alerter reads
     }
+    output_names = {role: output.get_topic_name() for role, output in outputs.items()}
 
     def table(name: str, outbox: Outbox) -> Any:
         schema: Any = faust.Schema(key_serializer="json", value_serializer="json")
@@ -151,10 +151,9 @@ def create_app(settings: Settings, transport: Transport | None = None) -> faust.
             if emit.role == "folded":
                 placements.append((emit.key, orjson.dumps(emit.value)))
                 continue
-            topic = outputs[emit.role].get_topic_name()
-            outbox.send(topic, emit.key.encode(), orjson.dumps(emit.value))
+            outbox.send(output_names[emit.role], emit.key.encode(), orjson.dumps(emit.value))
         for area, packed in pack(placements):
-            outbox.send(folded_topic, area.encode(), packed)
+            outbox.send(output_names["folded"], area.encode(), packed)
         try:  # a flush stuck for long is a fault: restart and have the batch redelivered
             await asyncio.wait_for(outbox.flush(), FLUSH_TIMEOUT_S)
         except Exception:
