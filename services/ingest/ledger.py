@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from enum import StrEnum
 
 
@@ -17,31 +16,35 @@ class Verdict(StrEnum):
     FOREIGN = "foreign"
 
 
-@dataclass
-class _Entry:
-    owner: str
-    revisions: dict[int, str] = field(default_factory=dict)
+def _revision_key(report_id: str, revision: int) -> str:
+    """Unambiguous: the revision (digits only) is what follows the last space."""
+    return f"{report_id} {revision}"
 
 
 class Ledger:
-    """Thread-safe; the first revision recorded for an id fixes its owner."""
+    """Thread-safe; the first revision recorded for an id fixes its owner.
+
+    Two flat ``str → str`` dicts, so the garbage collector does not track them: with one
+    object per report, every full collection walked the whole ledger (pauses of 50-160 ms
+    at 150,000 reports, the single-POST p99)."""
 
     def __init__(self) -> None:
-        self._entries: dict[str, _Entry] = {}
+        self._owners: dict[str, str] = {}
+        self._hashes: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._owners)
 
     def judge(self, report_id: str, revision: int, content_hash: str, org: str) -> Verdict:
         """Ownership first, then (id, revision) identity (CONTRACT section 2)."""
         with self._lock:
-            entry = self._entries.get(report_id)
-            if entry is None:
+            owner = self._owners.get(report_id)
+            if owner is None:
                 return Verdict.NEW
-            if entry.owner != org:
+            if owner != org:
                 return Verdict.FOREIGN
-            known = entry.revisions.get(revision)
+            known = self._hashes.get(_revision_key(report_id, revision))
             if known is None:
                 return Verdict.NEW
             return Verdict.DUPLICATE if known == content_hash else Verdict.CONFLICT
@@ -54,7 +57,5 @@ class Ledger:
         """:meth:`record` for a whole request under one lock (a batch has 1,000)."""
         with self._lock:
             for report_id, revision, content_hash, org in accepted:
-                entry = self._entries.get(report_id)
-                if entry is None:
-                    entry = self._entries[report_id] = _Entry(owner=org)
-                entry.revisions.setdefault(revision, content_hash)
+                self._owners.setdefault(report_id, org)
+                self._hashes.setdefault(_revision_key(report_id, revision), content_hash)
