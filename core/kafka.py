@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable
+from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
@@ -34,6 +35,44 @@ def admin_client(bootstrap: str, timeout_ms: int = 5_000) -> KafkaAdminClient:
         request_timeout_ms=timeout_ms,
         bootstrap_timeout_ms=timeout_ms,
     )
+
+
+def group_consumer(*topics: str, **config: object) -> KafkaConsumer:
+    """A KafkaConsumer in the group ``config["group_id"]`` that completes every rebalance
+    it starts.
+
+    kafka-python (3.0.12) rejoins its group when the partitions of a subscribed topic
+    change, which every new member does once: it joins before its first metadata lists
+    its topics, is assigned nothing, and rejoins when the metadata arrives. That rejoin is
+    driven only by "the metadata differs from what the leader assigned with", and the
+    leader records the new metadata while the JoinGroup/SyncGroup round trip is still in
+    flight; when the ``poll()`` that started it times out meanwhile, no later poll sees a
+    reason to rejoin, the round trip's assignment is never applied, heartbeats stay off,
+    and the member consumes nothing for good. The Java client marks such a rebalance as
+    needed until it has completed (KAFKA-9815); this does the same."""
+    consumer = KafkaConsumer(*topics, **config)
+    _rejoin_until_joined(consumer._coordinator)
+    return consumer
+
+
+def _rejoin_until_joined(coordinator: Any) -> None:
+    """Turn a pending metadata rebalance into ``request_rejoin()``, which only a completed
+    join clears (kafka-python's ``ConsumerCoordinator`` internals, checked here so that a
+    release that renames them fails at construction, not in the consumer's IO thread)."""
+    needed = coordinator.need_rejoin
+    _ = (
+        coordinator._assignment_snapshot,
+        coordinator._metadata_snapshot,
+        coordinator.request_rejoin,
+    )
+
+    def need_rejoin() -> bool:
+        assigned_with = coordinator._assignment_snapshot
+        if assigned_with is not None and assigned_with != coordinator._metadata_snapshot:
+            coordinator.request_rejoin()
+        return bool(needed())
+
+    coordinator.need_rejoin = need_rejoin
 
 
 def cluster_answers(bootstrap: str, timeout_ms: int = 3_000) -> bool:

@@ -14,8 +14,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from kafka import KafkaAdminClient
+from kafka import errors as kafka_errors
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_fixed
@@ -70,24 +72,30 @@ def _snapshot(settings: Settings) -> MetricsSet:
         client.close()
 
 
+GROUP_GONE = ("OK", "GroupIdNotFoundError")
+
+
 @retry(
     retry=retry_if_exception(lambda exc: isinstance(exc, KafkaError) and exc.retriable),
     wait=wait_fixed(0.5),
     stop=stop_after_delay(60),
     reraise=True,
 )
-def _list_groups(admin: KafkaAdminClient) -> set[str]:
-    """The cluster's consumer groups; a broker that has just started answers with
-    ``CoordinatorLoadInProgress`` until it has loaded its offsets topic."""
-    return {g["group_id"] for g in admin.list_groups()}
-
-
 def _delete_groups(admin: KafkaAdminClient, groups: list[str]) -> None:
-    """Forget the committed offsets of those of ``groups`` the cluster knows."""
-    known = _list_groups(admin)
-    stale = [g for g in groups if g in known]
-    if stale:
-        admin.delete_groups(stale)
+    """Forget the committed offsets of ``groups`` (a group that does not exist is fine).
+
+    Each group is deleted by name and its result checked: a broker that has just started
+    answers ListGroups without error but without the groups its coordinator has not
+    loaded yet (the replay then started from the old offsets and rebuilt nothing), and
+    answers DeleteGroups with a retriable error per group until it has loaded them."""
+    results: dict[str, str] = admin.delete_groups(groups)
+    failed = {group: name for group, name in results.items() if name not in GROUP_GONE}
+    for group, name in failed.items():
+        error: Any = getattr(kafka_errors, name, None)  # the class for_code() named
+        if error is not None and error.retriable:
+            raise error(group)
+    if failed:
+        raise ProcessError(f"Kafka did not delete the consumer groups: {failed}")
 
 
 def _reset_kafka(settings: Settings) -> None:

@@ -19,6 +19,7 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from core.errors import BrokerError
+from core.kafka import group_consumer
 from schemas import Alert
 from services.alerter.dispatcher import Dispatcher
 from services.alerter.history import AlertHistory
@@ -82,7 +83,7 @@ class AlertConsumer:
         return await loop.run_in_executor(self._kafka, partial(func, *args, **kwargs))
 
     def _make(self) -> KafkaConsumer:
-        consumer = KafkaConsumer(
+        consumer = group_consumer(
             bootstrap_servers=self.bootstrap,
             group_id=self.group_id,
             enable_auto_commit=False,

@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import structlog
-from kafka import KafkaConsumer
 from kafka.errors import KafkaError
 
+from core.kafka import group_consumer
 from services.store.rows import TABLES, Converter, Row
 from services.store.telemetry import StoreMetrics
 
@@ -66,7 +66,7 @@ class Sink(threading.Thread):
                 self._stop_event.wait(2.0)
 
     def _consumer(self) -> Any:
-        return KafkaConsumer(
+        return group_consumer(
             *self.converters,
             bootstrap_servers=self.bootstrap,
             group_id=self.group_id,

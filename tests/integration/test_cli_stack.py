@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
+from core.keys import KeyStore, Role
 from tests.conftest import isolated_settings, settings_env
+from tests.support.scenario import partner_reports
 
 pytestmark = pytest.mark.integration
 
@@ -135,3 +139,30 @@ def test_supervisor_restarts_a_crashed_process(tmp_path: Path) -> None:
         assert after["pid"] != before["pid"]
     finally:
         assert truce(env, "down").returncode == 0
+
+
+def test_rebuild_on_the_stacks_own_broker(tmp_path: Path) -> None:
+    """The embedded default: the broker is one of the stack's processes, so it is down
+    whenever the stack is, and rebuild must run it itself for its topic changes."""
+    settings = isolated_settings(tmp_path / "home")
+    env = settings_env(settings)
+    partner = KeyStore(settings).create("sarc-1", Role.PARTNER, "sarc")
+    reports = partner_reports(random.Random(11), 40, "rb")
+    try:
+        started = truce(env, "up", "--detach")
+        assert started.returncode == 0, started.stderr
+        posted = httpx.post(
+            f"{settings.ingest_url}/v1/reports/batch", json={"reports": reports},
+            headers={"Authorization": f"Bearer {partner}"}, timeout=60,
+        )  # fmt: skip
+        assert posted.status_code == 202, posted.text
+        rebuilt = truce(env, "rebuild", timeout=600)
+        assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+        accepted = posted.json()["accepted"]
+        assert accepted > 0
+        assert f"replayed {accepted} report revisions" in rebuilt.stdout
+        status = json.loads(truce(env, "status", "--json").stdout)
+        assert status["ready"] is True  # it was running before, so it runs again
+    finally:
+        stopped = truce(env, "down")
+    assert stopped.returncode == 0, stopped.stderr

@@ -1,4 +1,5 @@
-"""The real broker: kafka-python producer, aiokafka consumer, a Faust agent, start failures."""
+"""The real broker: kafka-python producer and group consumer, aiokafka consumer, a Faust agent,
+start failures."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+from kafka import TopicPartition
 
 from core.errors import BrokerError
-from core.kafka import cluster_answers, durable_producer, ensure_topics
+from core.kafka import cluster_answers, durable_producer, ensure_topics, group_consumer
 from services.runtime import broker
 from tests.conftest import isolated_settings
 
@@ -53,6 +55,32 @@ def test_kafka_python_acks_all_is_read_by_aiokafka(
         return seen
 
     assert asyncio.run(consume()) == {f"v{i}".encode() for i in range(20)}
+
+
+def test_group_consumers_take_their_partitions_with_polls_shorter_than_a_rebalance(
+    bootstrap: str, unique_name: Callable[[str], str]
+) -> None:
+    """A new member usually joins before its metadata lists its topic, is assigned nothing
+    and rejoins once the metadata arrives. With 1 ms polls every JoinGroup/SyncGroup round
+    trip outlives the poll that started it, and kafka-python alone then mostly never
+    applies the rejoin's assignment: the member stays without partitions for good (as the
+    store's sink did after `truce rebuild`). Several new members, because on a broker whose
+    group coordinator is still starting the first one sees its metadata in time. The
+    deadline only turns that hang into a failure."""
+    topic = unique_name("rejoin")
+    ensure_topics(bootstrap, [topic], partitions=2)
+    wanted = {TopicPartition(topic, 0), TopicPartition(topic, 1)}
+    for _ in range(4):
+        consumer = group_consumer(
+            topic, bootstrap_servers=bootstrap, group_id=unique_name("g"), enable_auto_commit=False
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while consumer.assignment() != wanted and time.monotonic() < deadline:
+                consumer.poll(timeout_ms=1)
+            assert consumer.assignment() == wanted
+        finally:
+            consumer.close()
 
 
 def test_topics_keep_records_forever(bootstrap: str, unique_name: Callable[[str], str]) -> None:
