@@ -27,6 +27,7 @@ from faust.streams import _current_event, current_event
 from faust.types import TP
 
 Records = list[tuple[bytes | None, bytes | None]]
+Encoded = list[tuple[bytes, bytes | None]]  # a table's writes: a key, and None for a delete
 # faust's "json" codec, called directly (its codec registry costs more than the encoding)
 encode = functools.partial(orjson.dumps, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_UTC_Z)
 _DELETED = object()
@@ -196,37 +197,51 @@ class Outbox:
         self.outputs[topic].append((key, value))
 
     async def flush(self) -> None:
-        """Store every pending write, then deliver changelogs and outputs and wait for them."""
-        sends: list[tuple[str, int | None, Records]] = []
-        stored: list[tuple[Any, str, int]] = []
+        """Deliver the outputs, then the changelogs, and only then store the writes locally.
+
+        That order keeps a worker killed at any point from losing a report: until the
+        outputs are acknowledged nothing says the batch was handled, so it is handled again
+        from scratch (outputs are versioned snapshots; sending one twice changes nothing);
+        a changelog that reached Kafka before the local store did is replayed into it on
+        recovery. Stored first, the local state ran ahead of outputs that were never sent,
+        and the redelivered batch then looked like duplicates and emitted nothing."""
+        outputs = [(topic, None, records) for topic, records in self.outputs.items()]
+        self.outputs = defaultdict(list)
+        changelogs: list[tuple[str, int | None, Records]] = []
+        stores: list[tuple[Any, str, int, dict[str, Any], Encoded]] = []
         for buffered in self.tables:
             table = buffered.table
-            store = table.data
             changelog = table.changelog_topic.get_topic_name()
             for partition, writes in sorted(buffered.pending.items()):
                 if partition < 0:
                     raise RuntimeError("a table was written outside of any event")
-                records = self._store(table, partition, writes)
-                sends.append((changelog, partition, records))
-                stored.append((store, changelog, partition))
-            buffered.pending = {}
-        sends.extend((topic, None, records) for topic, records in self.outputs.items())
-        self.outputs = defaultdict(list)
-        offsets = await asyncio.gather(*(self.transport.deliver(*send) for send in sends))
-        for (store, changelog, partition), offset in zip(stored, offsets, strict=False):
+                records = self._encoded(writes)
+                changelogs.append((changelog, partition, list(records)))
+                stores.append((table, changelog, partition, writes, records))
+        await asyncio.gather(*(self.transport.deliver(*send) for send in outputs))
+        offsets = await asyncio.gather(*(self.transport.deliver(*send) for send in changelogs))
+        for (table, changelog, partition, writes, records), offset in zip(
+            stores, offsets, strict=True
+        ):
+            self._store(table, partition, writes, records)
             if offset is not None:  # recovery after a restart reads the changelog from here
-                store.set_persisted_offset(TP(changelog, partition), offset)
+                table.data.set_persisted_offset(TP(changelog, partition), offset)
+        for buffered in self.tables:
+            buffered.pending = {}
 
     @staticmethod
-    def _store(table: Any, partition: int, writes: dict[str, Any]) -> Records:
-        """Write each key once to the table's store (as faust's ``Table.__setitem__`` does,
-        without its changelog send; on RocksDB as one write batch) and return the changelog
-        records, encoded once with the table's serializers for both."""
-        store = table.data
-        records = [
+    def _encoded(writes: dict[str, Any]) -> Encoded:
+        """Changelog records of one partition's writes, encoded with the table's serializers."""
+        return [
             (encode(key), None if value is _DELETED else encode(value))
             for key, value in writes.items()
         ]
+
+    @staticmethod
+    def _store(table: Any, partition: int, writes: dict[str, Any], records: Encoded) -> None:
+        """Write each key once to the table's store (as faust's ``Table.__setitem__`` does,
+        without its changelog send; on RocksDB as one write batch of the changelog's bytes)."""
+        store = table.data
         if hasattr(store, "_db_for_partition"):  # RocksDB keeps bytes
             batch = rocksdict.WriteBatch(raw_mode=True)
             for raw_key, raw_value in records:
@@ -235,7 +250,7 @@ class Outbox:
                 else:
                     batch.put(raw_key, raw_value)
             store._db_for_partition(partition).write(batch)
-            return list(records)
+            return
         stand_in = _PartitionEvent(_PartitionEvent.Message(partition))
         token = _current_event.set(weakref.ref(stand_in))  # type: ignore[arg-type]
         try:  # the memory store (agent tests) keeps objects, in the current event's partition
@@ -246,4 +261,3 @@ class Outbox:
                     store[key] = value
         finally:
             _current_event.reset(token)
-        return list(records)
