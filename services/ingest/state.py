@@ -76,6 +76,11 @@ class IngestState:
         return self.metrics.registry
 
 
-async def state(request: Request) -> IngestState:
+def ingest_state(request: Request) -> IngestState:
     st: IngestState = request.app.state.ingest
     return st
+
+
+async def state(request: Request) -> IngestState:
+    """:func:`ingest_state` as a FastAPI dependency (async, so it skips the threadpool)."""
+    return ingest_state(request)
