@@ -207,7 +207,6 @@ class Outbox:
         and the redelivered batch then looked like duplicates and emitted nothing."""
         outputs = [(topic, None, records) for topic, records in self.outputs.items()]
         self.outputs = defaultdict(list)
-        changelogs: list[tuple[str, int | None, Records]] = []
         stores: list[tuple[Any, str, int, dict[str, Any], Encoded]] = []
         for buffered in self.tables:
             table = buffered.table
@@ -215,11 +214,14 @@ class Outbox:
             for partition, writes in sorted(buffered.pending.items()):
                 if partition < 0:
                     raise RuntimeError("a table was written outside of any event")
-                records = self._encoded(writes)
-                changelogs.append((changelog, partition, list(records)))
-                stores.append((table, changelog, partition, writes, records))
+                stores.append((table, changelog, partition, writes, self._encoded(writes)))
         await asyncio.gather(*(self.transport.deliver(*send) for send in outputs))
-        offsets = await asyncio.gather(*(self.transport.deliver(*send) for send in changelogs))
+        offsets = await asyncio.gather(
+            *(
+                self.transport.deliver(changelog, partition, list(records))
+                for _, changelog, partition, _, records in stores
+            )
+        )
         for (table, changelog, partition, writes, records), offset in zip(
             stores, offsets, strict=True
         ):
