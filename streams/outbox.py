@@ -75,17 +75,27 @@ class KafkaTransport:
         batch = producer.create_batch()
         for key, value in records:
             if batch.append(key=key, value=value, timestamp=None) is None:
-                futures.append((await producer.send_batch(batch, topic, partition=partition), 0))
+                futures.append((await _submit(producer, batch, topic, partition), 0))
                 batch = producer.create_batch()
                 if batch.append(key=key, value=value, timestamp=None) is None:
                     raise ValueError(f"a record for {topic} is larger than a producer batch")
         count = batch.record_count()
-        futures.append((await producer.send_batch(batch, topic, partition=partition), count))
+        futures.append((await _submit(producer, batch, topic, partition), count))
         last = -1
         for future, _ in futures:
             metadata = await future
             last = max(last, int(metadata.offset))
         return last + count - 1 if count else last
+
+
+async def _submit(producer: Any, batch: Any, topic: str, partition: int) -> Any:
+    """Queue a complete batch for sending now.
+
+    aiokafka holds an open batch back for the producer's ``linger_ms`` (waiting for more
+    ``send()`` calls to join it); a closed one is ready at once. Each flush waits for two
+    rounds of acknowledgements, so lingering cost two ``linger_ms`` per agent batch."""
+    batch.close()
+    return await producer.send_batch(batch, topic, partition=partition)
 
 
 @dataclass

@@ -76,3 +76,30 @@ def test_topics_stay_in_the_metadata_and_batches_arrive_in_order(
         assert last == next(o for p, o, _, v in seen if p == 1 and v == b"b")
 
     asyncio.run(scenario())
+
+
+def test_a_delivery_does_not_wait_for_the_producers_linger(
+    bootstrap: str, unique_name: Callable[[str], str]
+) -> None:
+    """The outbox hands aiokafka complete batches: held back for ``linger_ms`` like an open
+    batch, every agent batch waited two lingers (outputs, then changelogs) for nothing."""
+    topic = unique_name("outbox-linger")
+    ensure_topics(bootstrap, [topic], partitions=2)
+    linger_s = 30
+
+    async def scenario() -> None:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", linger_ms=linger_s * 1000
+        )
+        await producer.start()
+        try:
+            transport = KafkaTransport(lambda: producer)
+            await transport.deliver(topic, 0, [(b"warm", b"up")])  # metadata, connections
+            async with asyncio.timeout(linger_s / 3):
+                await transport.deliver(topic, None, [(b"a", b"1"), (b"b", b"2"), (b"c", b"3")])
+                await transport.deliver(topic, 1, [(b"d", b"4")])
+        finally:
+            await producer.stop()
+        assert len(await read_all(bootstrap, topic, 5)) == 5
+
+    asyncio.run(scenario())
