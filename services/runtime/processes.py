@@ -24,6 +24,9 @@ class ProcessSpec:
     ready: Callable[[], bool]
     stop_timeout_s: float = 30.0
     env: dict[str, str] = field(default_factory=dict)
+    # the processes after it need it: they start once it is ready and stop before it; the
+    # others start and stop together
+    gate: bool = False
 
 
 def http_ready(url: str) -> Callable[[], bool]:
@@ -59,6 +62,7 @@ def process_specs(settings: Settings) -> list[ProcessSpec]:
                 prepare=lambda: broker.prepare(settings),
                 ready=lambda: cluster_answers(settings.bootstrap_servers, timeout_ms=2_000),
                 stop_timeout_s=60.0,
+                gate=True,
             )
         )
     specs.append(

@@ -1,0 +1,68 @@
+"""The supervisor starts the broker first and waits for it; the services after it start
+together (a restart took the sum of their start-ups); on stop the services go together,
+and the broker only after every one of them has exited."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from core.settings import load_settings
+from services.runtime.processes import ProcessSpec
+from services.runtime.supervisor import Supervisor, pid_alive
+
+EVENTS: list[str] = []
+
+
+def spec(name: str, gate: bool = False, ready_after_s: float = 0.0) -> ProcessSpec:
+    started: list[float] = []
+
+    def prepare() -> list[str]:
+        EVENTS.append(f"spawn {name}")
+        started.append(time.monotonic())
+        return ["sleep", "60"]
+
+    def ready() -> bool:
+        if time.monotonic() - started[-1] < ready_after_s:
+            return False
+        EVENTS.append(f"ready {name}")
+        return True
+
+    return ProcessSpec(name, endpoint="-", prepare=prepare, ready=ready, gate=gate)
+
+
+def test_the_services_start_together_once_the_broker_is_ready_and_stop_before_it(
+    tmp_path: Path,
+) -> None:
+    EVENTS.clear()
+    settings = load_settings(home=tmp_path)
+    settings.logs_dir.mkdir(parents=True)
+    settings.run_dir.mkdir(parents=True)
+    supervisor = Supervisor(settings)
+    supervisor.specs = [
+        spec("kafka", gate=True, ready_after_s=0.5),
+        spec("ingest", ready_after_s=1.0),
+        spec("streams", ready_after_s=1.0),
+        spec("store", ready_after_s=1.0),
+    ]
+    supervisor.start_all()
+    assert EVENTS[:2] == ["spawn kafka", "ready kafka"]
+    assert EVENTS[2:5] == ["spawn ingest", "spawn streams", "spawn store"]
+    # every service was spawned before any of them was ready: their start-ups overlap
+    assert sorted(EVENTS[5:]) == ["ready ingest", "ready store", "ready streams"]
+
+    pids = {name: r.process.pid for name, r in supervisor.running.items()}
+    broker = supervisor.running["kafka"].process
+    gone_before_broker: list[str] = []
+    original = supervisor._stop
+
+    def watching(running: object) -> None:
+        if running is supervisor.running["kafka"]:
+            gone_before_broker.extend(n for n, p in pids.items() if not pid_alive(p))
+        original(running)  # type: ignore[arg-type]
+
+    supervisor._stop = watching  # type: ignore[method-assign]
+    supervisor.stop_all()
+    assert sorted(gone_before_broker) == ["ingest", "store", "streams"]
+    assert broker.poll() is not None
+    assert not any(pid_alive(pid) for pid in pids.values())
