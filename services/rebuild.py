@@ -32,7 +32,7 @@ from services.runtime.topics import ensure_all_topics
 from services.store.database import Database
 from services.verify import operator_key, reconcile
 
-REPLAY_SKIPS = ("ingest", "alerter")
+REPLAY_SKIPS = ("kafka", "ingest", "alerter")  # the broker is started by the rebuild itself
 REPLAYED = ("streams", "store")
 
 
@@ -141,7 +141,7 @@ def _reset_clickhouse(settings: Settings) -> None:
 @contextmanager
 def _broker_only(settings: Settings) -> Iterator[None]:
     """With every service stopped, run the stack's own broker (unless Kafka is external)
-    for the duration of a topic or consumer-group change."""
+    outside of any supervisor, for the duration of the rebuild."""
     process = None if settings.kafka_bootstrap else broker.start(settings)
     try:
         yield
@@ -151,10 +151,38 @@ def _broker_only(settings: Settings) -> Iterator[None]:
 
 
 def _reset(settings: Settings) -> None:
-    with _broker_only(settings):
-        _reset_kafka(settings)
+    """With the services stopped and the broker up: drop every projection."""
+    _reset_kafka(settings)
     shutil.rmtree(settings.streams_dir, ignore_errors=True)
     _reset_clickhouse(settings)
+
+
+def _replay(
+    settings: Settings,
+    on_phase: Callable[[str], None],
+    on_replayed: Callable[[int, int], None],
+    timeout_s: float,
+) -> tuple[float, int, dict[str, Any], MetricsSet]:
+    """Reset, replay with the stream worker and the store, check: (seconds, reports, the
+    verdict of `truce verify`, the metrics after)."""
+    on_phase("dropping the stream state, derived topics and ClickHouse tables")
+    _reset(settings)
+    on_phase("starting the stream worker and the store on empty projections")
+    control.start_detached(settings, skip=REPLAY_SKIPS)
+    started = time.monotonic()
+    names = topic_names(settings.topic_prefix)
+    group = group_names(settings.topic_prefix).streams
+    total = topic_size(settings.bootstrap_servers, names.reports)
+    on_phase("replaying the reports topic")
+
+    def polled(_: int) -> None:
+        left = sum(consumer_lag(settings.bootstrap_servers, group, [names.reports]).values())
+        on_replayed(max(0, total - left), total)
+
+    control.wait_until_idle(settings, timeout_s, on_poll=polled, poll_s=0.5, groups=REPLAYED)
+    seconds = time.monotonic() - started
+    on_phase("checking: truce verify, and the metrics against those before")
+    return seconds, total, reconcile(settings, None), _snapshot(settings)
 
 
 def rebuild(
@@ -165,7 +193,11 @@ def rebuild(
     timeout_s: float = 3600.0,
 ) -> RebuildResult:
     """Rebuild every projection; leaves the stack running only if it was running, and
-    stopped if anything fails."""
+    stopped if anything fails.
+
+    One broker serves the reset, the replay and the alerter's new offsets: the stack's
+    own broker runs on its own, and the replay's supervisor starts only the stream worker
+    and the store against it (each broker stop and start cost seconds)."""
     was_running = control.supervisor_pid(settings) is not None
     if not was_running:
         on_phase("starting Truce to read the current metrics")
@@ -176,27 +208,11 @@ def rebuild(
         before = _snapshot(settings)
         on_phase("stopping the services")
         control.stop_stack(settings)
-        on_phase("dropping the stream state, derived topics and ClickHouse tables")
-        _reset(settings)
-        on_phase("starting the stream worker and the store on empty projections")
-        control.start_detached(settings, skip=REPLAY_SKIPS)
-        started = time.monotonic()
-        names = topic_names(settings.topic_prefix)
-        group = group_names(settings.topic_prefix).streams
-        total = topic_size(settings.bootstrap_servers, names.reports)
-        on_phase("replaying the reports topic")
-
-        def polled(_: int) -> None:
-            left = sum(consumer_lag(settings.bootstrap_servers, group, [names.reports]).values())
-            on_replayed(max(0, total - left), total)
-
-        control.wait_until_idle(settings, timeout_s, on_poll=polled, poll_s=0.5, groups=REPLAYED)
-        seconds = time.monotonic() - started
-        on_phase("checking: truce verify, and the metrics against those before")
-        verdict = reconcile(settings, None)
-        after = _snapshot(settings)
-        control.stop_stack(settings)
         with _broker_only(settings):
+            try:
+                seconds, total, verdict, after = _replay(settings, on_phase, on_replayed, timeout_s)
+            finally:
+                control.stop_stack(settings)  # the services, before their broker
             _skip_alert_history(settings)
         if was_running:
             on_phase("starting every service again")
