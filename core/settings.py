@@ -48,7 +48,16 @@ class Settings(BaseSettings):
     ingest_port: int = Field(default=8610, description="Ingest API port.")
     query_port: int = Field(default=8620, description="Query API / dashboard port.")
     alerter_port: int = Field(default=8630, description="Alerter health/metrics port.")
-    streams_port: int = Field(default=8640, description="Stream worker health/metrics port.")
+    streams_port: int = Field(
+        default=8640,
+        description="Stream worker health/metrics port (worker n of several: this + n - 1).",
+    )
+    streams_workers: int = Field(
+        default=1,
+        ge=1,
+        description="Stream worker processes `truce up` runs; each takes its share of the "
+        "partitions (more than TRUCE_KAFKA_PARTITIONS would idle).",
+    )
 
     max_body_bytes: int = Field(default=8 * 1024 * 1024, description="Largest request body.")
     rate_limit_per_s: float = Field(default=200.0, description="Requests per second per API key.")
@@ -147,6 +156,10 @@ class Settings(BaseSettings):
     @property
     def streams_url(self) -> str:
         return f"http://{self.bind_host}:{self.streams_port}"
+
+    def streams_worker_port(self, worker: int) -> int:
+        """The health/metrics port of stream worker ``worker`` (0 is the first)."""
+        return self.streams_port + worker
 
     @property
     def alerter_config_path(self) -> Path:

@@ -9,6 +9,7 @@ about alerts that were re-derived from history. The alerter's own delivery log i
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -157,6 +158,12 @@ def _reset(settings: Settings) -> None:
     _reset_clickhouse(settings)
 
 
+def replay_workers(settings: Settings) -> int:
+    """Stream workers for the replay: one per core, up to the partitions (the replay is
+    bound by the worker, one process uses one core), and never fewer than `truce up` runs."""
+    return max(settings.streams_workers, min(os.cpu_count() or 1, settings.kafka_partitions))
+
+
 def _replay(
     settings: Settings,
     on_phase: Callable[[str], None],
@@ -167,8 +174,8 @@ def _replay(
     verdict of `truce verify`, the metrics after)."""
     on_phase("dropping the stream state, derived topics and ClickHouse tables")
     _reset(settings)
-    on_phase("starting the stream worker and the store on empty projections")
-    control.start_detached(settings, skip=REPLAY_SKIPS)
+    on_phase("starting the stream workers and the store on empty projections")
+    control.start_detached(settings, skip=REPLAY_SKIPS, streams_workers=replay_workers(settings))
     started = time.monotonic()
     names = topic_names(settings.topic_prefix)
     group = group_names(settings.topic_prefix).streams

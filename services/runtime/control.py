@@ -27,9 +27,12 @@ def supervisor_pid(settings: Settings) -> int | None:
     return pid if pid and pid_alive(pid) else None
 
 
-def start_detached(settings: Settings, skip: Sequence[str] | None = None) -> dict[str, Any]:
+def start_detached(
+    settings: Settings, skip: Sequence[str] | None = None, streams_workers: int | None = None
+) -> dict[str, Any]:
     """Start the supervisor in its own session and wait until it reports everything ready
-    (every process but those in ``skip``; by default those the settings skip)."""
+    (every process but those in ``skip``; by default those the settings skip), with
+    ``streams_workers`` stream workers (by default as many as the settings say)."""
     if supervisor_pid(settings) is not None:
         raise ProcessError(
             f"Truce is already running for {settings.home}", hint="`truce down` stops it"
@@ -39,7 +42,13 @@ def start_detached(settings: Settings, skip: Sequence[str] | None = None) -> dic
     state_path(settings).unlink(missing_ok=True)
     log = settings.logs_dir / "supervisor.log"
     skipped = settings.skip_processes if skip is None else ",".join(skip)
-    env = {**os.environ, "TRUCE_HOME": str(settings.home), "TRUCE_SKIP_PROCESSES": skipped}
+    workers = settings.streams_workers if streams_workers is None else streams_workers
+    env = {
+        **os.environ,
+        "TRUCE_HOME": str(settings.home),
+        "TRUCE_SKIP_PROCESSES": skipped,
+        "TRUCE_STREAMS_WORKERS": str(workers),
+    }
     with open(log, "ab") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "services.runtime"],

@@ -73,15 +73,7 @@ def process_specs(settings: Settings) -> list[ProcessSpec]:
             ready=http_ready(f"{settings.ingest_url}/readyz"),
         )
     )
-    specs.append(
-        ProcessSpec(
-            name="streams",
-            endpoint=settings.streams_url,
-            prepare=python_module("streams"),
-            ready=http_ready(f"{settings.streams_url}/readyz"),
-            stop_timeout_s=60.0,
-        )
-    )
+    specs.extend(streams_specs(settings))
     specs.append(
         ProcessSpec(
             name="store",
@@ -98,4 +90,25 @@ def process_specs(settings: Settings) -> list[ProcessSpec]:
             ready=http_ready(f"{settings.alerter_url}/readyz"),
         )
     )
-    return [spec for spec in specs if spec.name not in settings.skipped_processes]
+    skipped = settings.skipped_processes  # "streams" leaves out every stream worker
+    return [s for s in specs if s.name not in skipped and s.name.split("-")[0] not in skipped]
+
+
+def streams_specs(settings: Settings) -> list[ProcessSpec]:
+    """The stream workers: one consumer group sharing the state directory (faust keeps a
+    RocksDB database per table partition, opened by the worker that has the partition)."""
+    specs: list[ProcessSpec] = []
+    for worker in range(settings.streams_workers):
+        port = settings.streams_worker_port(worker)
+        url = f"http://{settings.bind_host}:{port}"
+        specs.append(
+            ProcessSpec(
+                name="streams" if worker == 0 else f"streams-{worker + 1}",
+                endpoint=url,
+                prepare=python_module("streams"),
+                ready=http_ready(f"{url}/readyz"),
+                stop_timeout_s=60.0,
+                env={"TRUCE_STREAMS_PORT": str(port)},
+            )
+        )
+    return specs

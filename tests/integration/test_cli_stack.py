@@ -143,8 +143,9 @@ def test_supervisor_restarts_a_crashed_process(tmp_path: Path) -> None:
 
 def test_rebuild_on_the_stacks_own_broker(tmp_path: Path) -> None:
     """The embedded default: the broker is one of the stack's processes, so it is down
-    whenever the stack is, and rebuild must run it itself for its topic changes."""
-    settings = isolated_settings(tmp_path / "home")
+    whenever the stack is, and rebuild must run it itself for its topic changes. Two
+    stream workers share the partitions and the state directory, before and after."""
+    settings = isolated_settings(tmp_path / "home", streams_workers=2)
     env = settings_env(settings)
     partner = KeyStore(settings).create("sarc-1", Role.PARTNER, "sarc")
     reports = partner_reports(random.Random(11), 40, "rb")
@@ -163,6 +164,7 @@ def test_rebuild_on_the_stacks_own_broker(tmp_path: Path) -> None:
         assert f"replayed {accepted} report revisions" in rebuilt.stdout
         status = json.loads(truce(env, "status", "--json").stdout)
         assert status["ready"] is True  # it was running before, so it runs again
+        assert status["processes"]["streams-2"]["ready"] is True
     finally:
         stopped = truce(env, "down")
     assert stopped.returncode == 0, stopped.stderr

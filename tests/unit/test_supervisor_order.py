@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from core.settings import load_settings
-from services.runtime.processes import ProcessSpec
+from services.runtime.processes import ProcessSpec, process_specs
 from services.runtime.supervisor import Supervisor, pid_alive
 
 EVENTS: list[str] = []
@@ -66,3 +66,20 @@ def test_the_services_start_together_once_the_broker_is_ready_and_stop_before_it
     assert sorted(gone_before_broker) == ["ingest", "store", "streams"]
     assert broker.poll() is not None
     assert not any(pid_alive(pid) for pid in pids.values())
+
+
+def test_several_stream_workers_each_have_a_port_and_are_skipped_together(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(home=tmp_path, streams_port=18640, streams_workers=3)
+    workers = [s for s in process_specs(settings) if s.name.startswith("streams")]
+    assert [s.name for s in workers] == ["streams", "streams-2", "streams-3"]
+    assert [s.env["TRUCE_STREAMS_PORT"] for s in workers] == ["18640", "18641", "18642"]
+    assert [s.endpoint for s in workers] == [
+        f"http://127.0.0.1:{port}" for port in (18640, 18641, 18642)
+    ]
+    assert not any(s.gate for s in workers)  # they start together
+    skipped = load_settings(home=tmp_path, streams_workers=3, skip_processes="streams,alerter")
+    assert [s.name for s in process_specs(skipped)] == ["kafka", "ingest", "store"]
+    one = load_settings(home=tmp_path, streams_workers=2, skip_processes="streams-2")
+    assert [s.name for s in process_specs(one) if s.name.startswith("streams")] == ["streams"]
