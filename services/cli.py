@@ -202,7 +202,16 @@ def demo(
 
 @app.command()
 @friendly
-def rebuild() -> None:
+def rebuild(
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Stream workers for the replay; default one per core, up to the partitions.",
+        ),
+    ] = None,
+) -> None:
     """Drop every projection (stream state, ClickHouse tables) and rebuild it from the log."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
@@ -216,10 +225,12 @@ def rebuild() -> None:
             _settings(),
             on_phase=lambda phase: progress.update(task, description=phase),
             on_replayed=lambda done, total: progress.update(task, completed=done, total=total),
+            workers=workers,
         )
     out.print(
         f"replayed {result.reports:,} report revisions in {result.seconds:,.1f} s "
-        f"({result.rate:,.0f}/s) into {result.weeks} week(s) of metrics"
+        f"({result.rate:,.0f}/s, {result.workers} stream worker(s)) into {result.weeks} "
+        "week(s) of metrics"
     )
     if result.differences:
         _print_differences(

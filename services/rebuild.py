@@ -48,6 +48,7 @@ class RebuildResult:
     weeks: int
     differences: list[Difference]
     verified: bool
+    workers: int
 
     @property
     def rate(self) -> float:
@@ -166,6 +167,7 @@ def replay_workers(settings: Settings) -> int:
 
 def _replay(
     settings: Settings,
+    workers: int,
     on_phase: Callable[[str], None],
     on_replayed: Callable[[int, int], None],
     timeout_s: float,
@@ -175,7 +177,7 @@ def _replay(
     on_phase("dropping the stream state, derived topics and ClickHouse tables")
     _reset(settings)
     on_phase("starting the stream workers and the store on empty projections")
-    control.start_detached(settings, skip=REPLAY_SKIPS, streams_workers=replay_workers(settings))
+    control.start_detached(settings, skip=REPLAY_SKIPS, streams_workers=workers)
     started = time.monotonic()
     names = topic_names(settings.topic_prefix)
     group = group_names(settings.topic_prefix).streams
@@ -198,13 +200,16 @@ def rebuild(
     on_phase: Callable[[str], None] = lambda phase: None,
     on_replayed: Callable[[int, int], None] = lambda done, total: None,
     timeout_s: float = 3600.0,
+    workers: int | None = None,
 ) -> RebuildResult:
-    """Rebuild every projection; leaves the stack running only if it was running, and
-    stopped if anything fails.
+    """Rebuild every projection with ``workers`` stream workers (by default
+    :func:`replay_workers`); leaves the stack running only if it was running, and stopped
+    if anything fails.
 
     One broker serves the reset, the replay and the alerter's new offsets: the stack's
     own broker runs on its own, and the replay's supervisor starts only the stream worker
     and the store against it (each broker stop and start cost seconds)."""
+    workers = workers or replay_workers(settings)
     was_running = control.supervisor_pid(settings) is not None
     if not was_running:
         on_phase("starting Truce to read the current metrics")
@@ -217,7 +222,9 @@ def rebuild(
         control.stop_stack(settings)
         with _broker_only(settings):
             try:
-                seconds, total, verdict, after = _replay(settings, on_phase, on_replayed, timeout_s)
+                seconds, total, verdict, after = _replay(
+                    settings, workers, on_phase, on_replayed, timeout_s
+                )
             finally:
                 control.stop_stack(settings)  # the services, before their broker
             _skip_alert_history(settings)
@@ -230,6 +237,7 @@ def rebuild(
             weeks=len(verdict["weeks"]),
             differences=compare(after, before),
             verified=bool(verdict["ok"]),
+            workers=workers,
         )
     except BaseException:
         control.stop_stack(settings)  # never leave a half-rebuilt stack running
