@@ -155,11 +155,14 @@ class Settings(BaseSettings):
 
     @property
     def streams_url(self) -> str:
-        return f"http://{self.bind_host}:{self.streams_port}"
+        return self.streams_worker_url(0)
 
     def streams_worker_port(self, worker: int) -> int:
         """The health/metrics port of stream worker ``worker`` (0 is the first)."""
         return self.streams_port + worker
+
+    def streams_worker_url(self, worker: int) -> str:
+        return f"http://{self.bind_host}:{self.streams_worker_port(worker)}"
 
     @property
     def alerter_config_path(self) -> Path:

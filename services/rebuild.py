@@ -172,7 +172,7 @@ def _replay(
     on_replayed: Callable[[int, int], None],
     timeout_s: float,
 ) -> tuple[float, int, dict[str, Any], MetricsSet]:
-    """Reset, replay with the stream worker and the store, check: (seconds, reports, the
+    """Reset, replay with the stream workers and the store, check: (seconds, reports, the
     verdict of `truce verify`, the metrics after)."""
     on_phase("dropping the stream state, derived topics and ClickHouse tables")
     _reset(settings)
@@ -207,7 +207,7 @@ def rebuild(
     if anything fails.
 
     One broker serves the reset, the replay and the alerter's new offsets: the stack's
-    own broker runs on its own, and the replay's supervisor starts only the stream worker
+    own broker runs on its own, and the replay's supervisor starts only the stream workers
     and the store against it (each broker stop and start cost seconds)."""
     workers = workers or replay_workers(settings)
     was_running = control.supervisor_pid(settings) is not None

@@ -99,8 +99,7 @@ def streams_specs(settings: Settings) -> list[ProcessSpec]:
     RocksDB database per table partition, opened by the worker that has the partition)."""
     specs: list[ProcessSpec] = []
     for worker in range(settings.streams_workers):
-        port = settings.streams_worker_port(worker)
-        url = f"http://{settings.bind_host}:{port}"
+        url = settings.streams_worker_url(worker)
         specs.append(
             ProcessSpec(
                 name="streams" if worker == 0 else f"streams-{worker + 1}",
@@ -108,7 +107,7 @@ def streams_specs(settings: Settings) -> list[ProcessSpec]:
                 prepare=python_module("streams"),
                 ready=http_ready(f"{url}/readyz"),
                 stop_timeout_s=60.0,
-                env={"TRUCE_STREAMS_PORT": str(port)},
+                env={"TRUCE_STREAMS_PORT": str(settings.streams_worker_port(worker))},
             )
         )
     return specs
