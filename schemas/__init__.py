@@ -11,6 +11,7 @@ from schemas.envelope import (
     encode_envelope,
     make_envelope,
 )
+from schemas.figures import ACCESS, COMPLIANCE, COUNTED_KINDS, FIGURE_SETS, Figure, FigureSet
 from schemas.outputs import (
     Alert,
     AlertDelivery,
@@ -57,10 +58,14 @@ from schemas.topics import (
 from schemas.upcasters import SCHEMA_VERSION, UPCASTERS, SchemaVersionError, upcast
 
 __all__ = [
+    "ACCESS",
     "ALERTS",
+    "COMPLIANCE",
+    "COUNTED_KINDS",
     "DEADLETTER",
     "DELIVERIES",
     "EVENTS",
+    "FIGURE_SETS",
     "FOLDED",
     "KINDS",
     "MAX_BATCH",
@@ -81,6 +86,8 @@ __all__ = [
     "DeadLetter",
     "Delivery",
     "Designation",
+    "Figure",
+    "FigureSet",
     "GroupNames",
     "Party",
     "Report",

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from streams.logic.weeks import iso_week, parse_utc
+from schemas.weeks import iso_week, parse_utc
 
 
 def canonical(

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from streams.logic.weeks import parse_utc
+from schemas.weeks import parse_utc
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from sys import intern
 from typing import Any
 
+from schemas.weeks import iso_week, parse_utc
 from streams.logic import spikes
 from streams.logic.aggregates import (
     ACCESS_FIELDS,
@@ -34,7 +35,6 @@ from streams.logic.canonical import canonical
 from streams.logic.exemption import DesignationFact, exemption
 from streams.logic.rules import RuleConfig
 from streams.logic.stage1 import SEQ_SHIFT, Emit
-from streams.logic.weeks import iso_week, parse_utc
 
 Table = MutableMapping[str, Any]
 COUNTED_KINDS = frozenset({"violation", "delivery", "access_request"})

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from streams.logic.weeks import parse_utc
+from schemas.weeks import parse_utc
 
 UNVERIFIED = "unverified"
 
