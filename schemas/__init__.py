@@ -25,6 +25,7 @@ from schemas.outputs import (
 )
 from schemas.reference import Area, Party, area_list, areas, parties, party_list
 from schemas.reports import (
+    FIELD_KINDS,
     KINDS,
     PRIVILEGED_KINDS,
     REPORT_ADAPTER,
@@ -36,7 +37,7 @@ from schemas.reports import (
     Verification,
     Violation,
     parse_report,
-    report_subject_id,
+    partition_key,
 )
 from schemas.requests import MAX_BATCH, BatchRequest
 from schemas.timestamps import format_utc, parse_rfc3339
@@ -49,6 +50,7 @@ from schemas.topics import (
     METRICS,
     REPORTS,
     SILENCES,
+    VERDICTS,
     GroupNames,
     TopicNames,
     group_names,
@@ -65,6 +67,7 @@ __all__ = [
     "DEADLETTER",
     "DELIVERIES",
     "EVENTS",
+    "FIELD_KINDS",
     "FIGURE_SETS",
     "FOLDED",
     "KINDS",
@@ -76,6 +79,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "SILENCES",
     "UPCASTERS",
+    "VERDICTS",
     "AccessRequest",
     "Alert",
     "AlertDelivery",
@@ -113,8 +117,8 @@ __all__ = [
     "parse_report",
     "parse_rfc3339",
     "parties",
+    "partition_key",
     "party_list",
-    "report_subject_id",
     "silences_topic",
     "topic_names",
     "upcast",

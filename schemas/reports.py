@@ -40,6 +40,9 @@ from schemas.timestamps import UtcDatetime, check_not_future
 
 KINDS: Final[tuple[str, ...]] = get_args(Kind)
 PRIVILEGED_KINDS: Final[frozenset[str]] = frozenset({"verification", "designation"})
+"""The task force's kinds (CONTRACT section 1): judgements about field reports."""
+FIELD_KINDS: Final[frozenset[str]] = frozenset(KINDS) - PRIVILEGED_KINDS
+"""The field partners' kinds: what happened on the ground. A task-force key files none."""
 """Kinds only taskforce and admin keys may submit (CONTRACT section 1)."""
 
 _CONFIG = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
@@ -175,9 +178,8 @@ def parse_report(data: object, *, now: datetime | None = None) -> Report:
     return REPORT_ADAPTER.validate_python(data, context=validation_context(now))
 
 
-def report_subject_id(report: Report) -> str:
-    """The id whose partition the report belongs to: a verification goes with its subject,
-    so every revision and verdict about one report is ordered in one partition."""
-    if isinstance(report, Verification):
-        return report.subject
+def partition_key(report: Report) -> str:
+    """The key a report is written under: its own id, whatever a revision says, so every
+    revision of one report is ordered in one partition (a verification's verdicts reach
+    its subject through the stream, not through the key)."""
     return report.report_id

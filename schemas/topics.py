@@ -11,6 +11,9 @@ REPORTS = "truce.reports"
 """Every accepted revision as received (the system of record)."""
 FOLDED = "truce.folded"
 """Stream-internal: current report states re-keyed by area for classification."""
+VERDICTS = "truce.verdicts"
+"""Stream-internal: each verification's current verdict about each report it ever named,
+keyed by that report (so a moved subject reaches its old partition too)."""
 EVENTS = "truce.events"
 """Canonical reports (current state and classification), compacted."""
 METRICS = "truce.metrics"
@@ -31,6 +34,7 @@ class TopicNames:
 
     reports: str
     folded: str
+    verdicts: str
     events: str
     metrics: str
     alerts: str
@@ -47,6 +51,7 @@ def topic_names(prefix: str = "") -> TopicNames:
     return TopicNames(
         reports=prefix + REPORTS,
         folded=prefix + FOLDED,
+        verdicts=prefix + VERDICTS,
         events=prefix + EVENTS,
         metrics=prefix + METRICS,
         alerts=prefix + ALERTS,

@@ -61,7 +61,14 @@ def derived_topics(settings: Settings, existing: list[str]) -> list[str]:
     delivery log are never touched."""
     names = topic_names(settings.topic_prefix)
     app_id = group_names(settings.topic_prefix).streams
-    outputs = {names.folded, names.events, names.metrics, names.alerts, names.deadletter}
+    outputs = {
+        names.folded,
+        names.verdicts,
+        names.events,
+        names.metrics,
+        names.alerts,
+        names.deadletter,
+    }
     return sorted(t for t in existing if t in outputs or t.startswith(f"{app_id}-"))
 
 

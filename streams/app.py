@@ -97,10 +97,13 @@ def create_app(settings: Settings, transport: Transport | None = None) -> faust.
         config = {"cleanup.policy": "compact"} if compacted else {"retention.ms": "-1"}
         return app.topic(name, partitions=partitions, config=config, internal=True)
 
-    reports = app.topic(names.reports)  # created by ingest, never by us
+    # stage one reads the reports (created by ingest, never by us) and the verdicts about
+    # them: two topics partitioned alike, which faust assigns together (co-partitioned)
+    stage1_inputs = app.topic(names.reports, names.verdicts)
     folded = topic(names.folded)
     outputs = {
         "folded": folded,
+        "verdicts": topic(names.verdicts),
         "events": topic(names.events, compacted=True),
         "metrics": topic(names.metrics, compacted=True),
         "deadletter": topic(names.deadletter),
@@ -159,12 +162,18 @@ def create_app(settings: Settings, transport: Transport | None = None) -> faust.
         except Exception:
             _crash(where)
 
-    @app.agent(reports, concurrency=1)
+    @app.agent(stage1_inputs, concurrency=1)
     async def fold_reports(stream: faust.StreamT[bytes]) -> None:
         async for events in stream.take_events(BATCH, within=BATCH_WAIT_S):  # type: ignore[attr-defined]
             emits: list[Emit] = []
             for event in events:
                 with _handling(event):
+                    if event.message.topic == names.verdicts:
+                        try:
+                            emits.extend(stage1.handle_verdict(orjson.loads(event.value)))
+                        except Exception:
+                            _crash("fold_reports")
+                        continue
                     try:
                         envelope = decode(event.value)
                     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:

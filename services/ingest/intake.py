@@ -14,13 +14,15 @@ from pydantic import ValidationError
 from core.http import Problem, validation_errors
 from core.keys import ApiKey, Role
 from schemas import (
+    FIELD_KINDS,
+    KINDS,
     PRIVILEGED_KINDS,
     Report,
     ReportEnvelope,
     encode_envelope,
     make_envelope,
     parse_report,
-    report_subject_id,
+    partition_key,
 )
 from services.ingest.ledger import Ledger, Verdict
 
@@ -49,10 +51,22 @@ class Judged:
         )
 
     def record(self) -> tuple[bytes, bytes]:
-        return report_subject_id(self.envelope.report).encode(), encode_envelope(self.envelope)
+        return partition_key(self.envelope.report).encode(), encode_envelope(self.envelope)
 
 
-_KINDS = frozenset({"violation", "delivery", "access_request", "verification", "designation"})
+_KINDS = frozenset(KINDS)
+FILED_BY: dict[Role, frozenset[str]] = {
+    Role.PARTNER: FIELD_KINDS,
+    Role.TASKFORCE: PRIVILEGED_KINDS,
+    Role.ADMIN: frozenset(KINDS),
+}
+"""The kinds each role may submit (CONTRACT section 1): a partner reports what happened,
+the task force judges it (verifications, designations), an admin may do both."""
+
+
+def _who_files(kind: str) -> str:
+    roles = [role.value for role, kinds in FILED_BY.items() if kind in kinds]
+    return " or ".join(f"{name} keys" for name in roles)
 
 
 def _field_loc(error: Any) -> Any:
@@ -93,12 +107,13 @@ def judge(items: Sequence[object], key: ApiKey, ledger: Ledger, now: datetime) -
     seen: dict[tuple[str, int], str] = {}
     for index, envelope in enumerate(envelopes):
         report = envelope.report
-        if report.kind in PRIVILEGED_KINDS and key.role not in (Role.TASKFORCE, Role.ADMIN):
+        if report.kind not in FILED_BY.get(key.role, frozenset()):
             forbidden.append(
                 {
                     "index": index,
                     "report_id": report.report_id,
-                    "msg": f"only taskforce or admin keys may submit {report.kind} reports",
+                    "msg": f"a {key.role.value} key may not submit {report.kind} reports; "
+                    f"{_who_files(report.kind)} do",
                 }
             )
             verdicts.append(Verdict.FOREIGN)

@@ -138,7 +138,7 @@ def consumer_lags(settings: Settings) -> dict[str, dict[str, int]]:
     names = topic_names(settings.topic_prefix)
     consumers = group_names(settings.topic_prefix)
     groups = {
-        "streams": (consumers.streams, [names.reports, names.folded]),
+        "streams": (consumers.streams, [names.reports, names.verdicts, names.folded]),
         "store": (
             consumers.store_sink,
             [names.reports, names.events, names.metrics, names.alerts, names.deadletter],

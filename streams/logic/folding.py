@@ -41,15 +41,21 @@ class History:
     seq: int = 1
     areas: frozenset[str] = field(default_factory=frozenset)
     verification: str = "unverified"
+    subjects: frozenset[str] = field(default_factory=frozenset)
+    """Every report a revision of this one judged as a verification: each is told when
+    the current revision stops judging it (another subject, another kind, retracted)."""
 
 
 def fold(history: History | None, rev: Revision) -> tuple[History | None, Outcome]:
     """Apply one revision; the returned history is None only when there was none and the
     revision was refused (which cannot happen for a first revision)."""
     area = str(rev.report.get("area") or "")
+    subject = _subject(rev)
     if history is None:
         areas = frozenset({area}) if area else frozenset()
-        return History(rev.org, {rev.revision: rev.content_hash}, rev, 1, areas), Outcome.CURRENT
+        subjects = frozenset({subject}) if subject else frozenset()
+        first = History(rev.org, {rev.revision: rev.content_hash}, rev, 1, areas, subjects=subjects)
+        return first, Outcome.CURRENT
     if rev.org != history.owner:
         return history, Outcome.FOREIGN
     known = history.hashes.get(rev.revision)
@@ -59,10 +65,24 @@ def fold(history: History | None, rev: Revision) -> tuple[History | None, Outcom
     if rev.revision < history.current.revision:
         return replace(history, hashes=hashes), Outcome.SUPERSEDED
     areas = history.areas | ({area} if area else set())
+    subjects = history.subjects | ({subject} if subject else set())
     changed = History(
-        history.owner, hashes, rev, history.seq + 1, frozenset(areas), history.verification
+        history.owner,
+        hashes,
+        rev,
+        history.seq + 1,
+        frozenset(areas),
+        history.verification,
+        frozenset(subjects),
     )
     return changed, Outcome.CURRENT
+
+
+def _subject(rev: Revision) -> str:
+    """The report a verification revision judges; "" for every other kind."""
+    if rev.report.get("kind") != "verification":
+        return ""
+    return str(rev.report.get("subject") or "")
 
 
 def with_verification(history: History, status: str) -> History:
@@ -81,6 +101,7 @@ def to_dict(history: History) -> dict[str, Any]:
         "seq": history.seq,
         "areas": sorted(history.areas),
         "verification": history.verification,
+        "subjects": sorted(history.subjects),
     }
 
 
@@ -92,4 +113,5 @@ def from_dict(data: dict[str, Any]) -> History:
         seq=int(data["seq"]),
         areas=frozenset(data["areas"]),
         verification=data.get("verification", "unverified"),
+        subjects=frozenset(data.get("subjects", ())),
     )

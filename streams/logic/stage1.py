@@ -43,7 +43,12 @@ def revision_of(envelope: dict[str, Any]) -> Revision:
 
 
 class Stage1:
-    """Owns two tables of one partition: report histories and verifications by subject."""
+    """Owns two tables of one partition: report histories and verdicts by subject.
+
+    Two inputs share them: the reports topic (keyed by report id) and the verdicts topic
+    (keyed by the report a verification judges), both partitioned alike, so a report and
+    every verdict about it meet in one partition whichever partition the verification
+    itself lives in."""
 
     def __init__(
         self,
@@ -63,32 +68,63 @@ class Stage1:
         assert history is not None
         if history is not before:
             self.histories[rev.report_id] = to_dict(history)
+        emits = self._verdicts(history)
         if history.current.report.get("kind") == "verification":
-            return [self._canonical_verification(history), *self._verify(history)]
+            emits.append(self._canonical_verification(history))
+        elif history.current.report.get("kind") == "violation":
+            history = self._refresh_verification(history)
+        return emits + self._placements(history)
+
+    def handle_verdict(self, verdict: dict[str, Any]) -> list[Emit]:
+        """A verification's verdict about one subject (or its withdrawal) reaches the
+        subject's partition: remember it, re-judge the subject, re-emit its placement."""
+        subject, rid = str(verdict["subject"]), str(verdict["report_id"])
+        facts = dict(self.verifications.get(subject, {}))
+        held = facts.get(rid)
+        if held is None or int(held.get("seq", 0)) <= int(verdict["seq"]):
+            facts[rid] = verdict
+            self.verifications[subject] = facts
+        stored = self.histories.get(subject)
+        if stored is None:
+            return []  # the subject has not arrived; its fold will read the verdicts
+        history = from_dict(stored)
         if history.current.report.get("kind") == "violation":
             history = self._refresh_verification(history)
         return self._placements(history)
 
     # -- verification ----------------------------------------------------------
-    def _verify(self, verification: History) -> list[Emit]:
-        report = verification.current.report
-        subject = str(report["subject"])
-        facts = dict(self.verifications.get(subject, {}))
-        facts[verification.current.report_id] = {
-            "report_id": verification.current.report_id,
-            "occurred_at": report["occurred_at"],
-            "status": report["status"],
-            "retracted": bool(report.get("retracted", False)),
-        }
-        self.verifications[subject] = facts
-        stored = self.histories.get(subject)
-        if stored is None:
-            return []  # the subject has not arrived; its fold will read the facts
-        return self._placements(self._refresh_verification(from_dict(stored)))
+    def _verdicts(self, history: History) -> list[Emit]:
+        """The current verdict of a verification about each report it ever judged: its
+        status about the current subject, withdrawn for every other one."""
+        current = history.current
+        report = current.report
+        judging = str(report["subject"]) if report.get("kind") == "verification" else ""
+        emits: list[Emit] = []
+        for subject in sorted(history.subjects):
+            live = subject == judging
+            emits.append(
+                Emit(
+                    "verdicts",
+                    subject,
+                    {
+                        "report_id": current.report_id,
+                        "subject": subject,
+                        "seq": history.seq,
+                        "occurred_at": report["occurred_at"] if live else None,
+                        "status": report["status"] if live else None,
+                        "retracted": bool(report.get("retracted", False)) if live else True,
+                    },
+                )
+            )
+        return emits
 
     def _refresh_verification(self, history: History) -> History:
         facts = self.verifications.get(history.current.report_id, {})
-        status = current_status(VerificationFact(**f) for f in facts.values())
+        status = current_status(
+            VerificationFact(f["report_id"], f["occurred_at"], f["status"], f["retracted"])
+            for f in facts.values()
+            if not f["retracted"]
+        )
         updated = set_verification(history, status)
         if updated is not history:
             self.histories[history.current.report_id] = to_dict(updated)
@@ -96,11 +132,12 @@ class Stage1:
 
     # -- outputs ---------------------------------------------------------------
     def _placements(self, history: History) -> list[Emit]:
+        """The report's state for the partition of each area it was ever placed in: live
+        in its current area, removed from every other (and from all of them once its kind
+        has no area)."""
         current = history.current
         kind = str(current.report.get("kind"))
-        if kind not in AREA_KINDS:
-            return []
-        area = str(current.report["area"])
+        area = str(current.report["area"]) if kind in AREA_KINDS else ""
         base = {
             "report_id": current.report_id,
             "seq": history.seq,
@@ -114,9 +151,14 @@ class Stage1:
             Emit("folded", old, {**base, "area": old, "removed": True, "report": None})
             for old in sorted(history.areas - {area})
         ]
-        emits.append(
-            Emit("folded", area, {**base, "area": area, "removed": False, "report": current.report})
-        )
+        if area:
+            emits.append(
+                Emit(
+                    "folded",
+                    area,
+                    {**base, "area": area, "removed": False, "report": current.report},
+                )
+            )
         return emits
 
     def _canonical_verification(self, history: History) -> Emit:

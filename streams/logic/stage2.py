@@ -229,7 +229,10 @@ class Stage2:
         for week, party in shown:
             index.show(week, party)
         emits: list[Emit] = []
-        if folded["kind"] == "designation":
+        if folded["kind"] == "designation" or rid in self.designations.get(area, {}):
+            # a designation, or a report that was one here (moved, retracted or revised
+            # into another kind): the area's exemptions are decided again
+            self._place(index, folded)
             self._update_designation(area, folded)
             index.facts = self._facts(area)
             for member_folded in self._area_folded(area):
@@ -336,7 +339,7 @@ class Stage2:
 
     def _update_designation(self, area: str, folded: dict[str, Any]) -> None:
         facts = dict(self.designations.get(area, {}))
-        if folded["removed"]:
+        if folded["removed"] or folded["kind"] != "designation":
             facts.pop(folded["report_id"], None)
         else:
             report = folded["report"]

@@ -106,8 +106,8 @@ def test_another_organisations_revision_is_a_foreign_owner_dead_letter(run: Run)
 
 def test_verification_before_its_subject_is_applied_when_the_subject_arrives(run: Run) -> None:
     async def scenario(h: Harness, agent: Any) -> None:
-        # ingest keys a verification by its subject, so both share a partition
-        await agent.put(envelope(verification("ver1", "v1", "verified"), "taskforce"), key=b"v1")
+        # the verdict reaches the subject through the verdicts topic, before the subject
+        await agent.put(envelope(verification("ver1", "v1", "verified"), "taskforce"), key=b"ver1")
         await h.settle_fold(agent)
         assert h.folded() == []  # nothing to place yet
         [event] = h.events("ver1")  # the verification's own canonical record
@@ -140,6 +140,83 @@ def test_later_verification_re_emits_the_subject_with_its_new_status(run: Run) -
     assert [p["verification"] for p in placements] == ["unverified", "verified", "disputed"]
     seqs = [p["seq"] for p in placements]
     assert seqs == sorted(set(seqs)), "each change of status is a new, higher seq"
+
+
+def latest_by_report(h: Harness) -> dict[str, dict[str, Any]]:
+    """The last placement of each report (what stage two ends with)."""
+    return {record["report_id"]: record for _, record in values(h.folded())}
+
+
+def test_verification_whose_subject_moves_stops_judging_the_old_subject(run: Run) -> None:
+    """CONTRACT 6: X rev 1 verifies A; X rev 2 moves to B. A falls back to unverified
+    (it was judged by X alone), B is verified: one verified violation, not two."""
+
+    async def scenario(h: Harness, agent: Any) -> None:
+        await agent.put(envelope(violation("A")), key=b"A")
+        await agent.put(envelope(violation("B")), key=b"B")
+        await agent.put(envelope(verification("X", "A", "verified"), "taskforce"), key=b"X")
+        await h.settle_fold(agent)
+        assert latest_by_report(h)["A"]["verification"] == "verified"
+        moved = verification("X", "B", "verified", revision=2)
+        await agent.put(envelope(moved, "taskforce"), key=b"X")
+        await h.settle_fold(agent)
+
+    h = run(AGENT, scenario)
+    latest = latest_by_report(h)
+    assert latest["A"]["verification"] == "unverified"
+    assert latest["B"]["verification"] == "verified"
+
+
+def test_a_subject_falls_back_to_its_other_verifications(run: Run) -> None:
+    async def scenario(h: Harness, agent: Any) -> None:
+        await agent.put(envelope(violation("A")), key=b"A")
+        early = verification("Y", "A", "disputed", occurred_at="2016-02-26T00:00:00Z")
+        await agent.put(envelope(early, "taskforce"), key=b"Y")
+        await agent.put(envelope(verification("X", "A", "verified"), "taskforce"), key=b"X")
+        await h.settle_fold(agent)
+        assert latest_by_report(h)["A"]["verification"] == "verified"
+        await agent.put(envelope(verification("X", "B", "verified", revision=2), "taskforce"),
+                        key=b"X")  # fmt: skip
+        await h.settle_fold(agent)
+
+    assert latest_by_report(run(AGENT, scenario))["A"]["verification"] == "disputed"
+
+
+def test_violation_revised_into_another_kind_stops_counting_as_a_violation(run: Run) -> None:
+    """CONTRACT 6: rev 2 turns violation V into a verification; its placement in its area
+    must be withdrawn, or rev 1 keeps counting."""
+
+    async def scenario(h: Harness, agent: Any) -> None:
+        await agent.put(envelope(violation("V")), key=b"V")
+        await agent.put(envelope(violation("W")), key=b"W")
+        await h.settle_fold(agent)
+        now_a_verdict = verification("V", "W", "verified", revision=2)
+        await agent.put(envelope(now_a_verdict), key=b"V")
+        await h.settle_fold(agent)
+
+    h = run(AGENT, scenario)
+    latest = latest_by_report(h)
+    assert (latest["V"]["area"], latest["V"]["removed"], latest["V"]["revision"]) == (
+        "madaya",
+        True,
+        2,
+    )
+    assert latest["W"]["verification"] == "verified"
+    [*_, event] = h.events("V")
+    assert (event["kind"], event["revision"]) == ("verification", 2)
+
+
+def test_verification_revised_into_a_violation_withdraws_its_verdict(run: Run) -> None:
+    async def scenario(h: Harness, agent: Any) -> None:
+        await agent.put(envelope(violation("A")), key=b"A")
+        await agent.put(envelope(verification("X", "A", "verified"), "taskforce"), key=b"X")
+        await h.settle_fold(agent)
+        await agent.put(envelope(violation("X", revision=2), "taskforce"), key=b"X")
+        await h.settle_fold(agent)
+
+    latest = latest_by_report(run(AGENT, scenario))
+    assert latest["A"]["verification"] == "unverified"
+    assert (latest["X"]["kind"], latest["X"]["removed"]) == ("violation", False)
 
 
 def test_correction_to_another_area_removes_the_old_placement(run: Run) -> None:

@@ -54,6 +54,37 @@ def test_partner_may_not_submit_privileged_kinds(ingest: Ingest) -> None:
     assert ingest.post("/v1/reports", "admin", json=designation).status_code == 202
 
 
+@pytest.mark.parametrize("kind", ["violation", "delivery", "access_request"])
+def test_taskforce_may_not_file_field_reports(ingest: Ingest, kind: str) -> None:
+    """CONTRACT 1: the task force files verifications, designations and incidents, never
+    what partners report from the ground (it would be counted as a partner's report)."""
+    bodies: dict[str, dict[str, Any]] = {
+        "violation": violation(),
+        "delivery": {"report_id": f"d-{uuid.uuid4().hex[:8]}", "kind": "delivery",
+                     "occurred_at": "2016-03-01T00:00:00Z", "area": "madaya", "agency": "WFP",
+                     "modality": "convoy", "status": "completed", "beneficiaries": 10},
+        "access_request": {"report_id": f"a-{uuid.uuid4().hex[:8]}", "kind": "access_request",
+                           "occurred_at": "2016-03-01T00:00:00Z", "area": "madaya",
+                           "status": "submitted"},
+    }  # fmt: skip
+    body = bodies[kind]
+    before = ids_on_topic(ingest)
+    response = ingest.post("/v1/reports", "taskforce", json=body)
+    assert response.status_code == 403, response.text
+    problem = response.json()
+    assert problem["errors"][0]["index"] == 0
+    assert kind in problem["errors"][0]["msg"]
+    assert (body["report_id"], 1) not in ids_on_topic(ingest)
+    assert ids_on_topic(ingest)[: len(before)] == before
+    # in a batch, the whole batch is refused and names the offender by index
+    batch = {"reports": [violation(), body]}
+    response = ingest.post("/v1/reports/batch", "taskforce", json=batch)
+    assert response.status_code == 403
+    assert [e["index"] for e in response.json()["errors"]] == [0, 1]
+    # the same report from a partner or an admin is accepted
+    assert ingest.post("/v1/reports", "sarc", json=body).status_code == 202
+
+
 def test_reference_data_for_every_role(ingest: Ingest) -> None:
     for key in ("sarc", "monitor", "taskforce", "admin"):
         areas = ingest.get("/v1/reference/areas", key)

@@ -31,7 +31,7 @@ from schemas import (
     encode_envelope,
     make_envelope,
     parse_report,
-    report_subject_id,
+    partition_key,
     topic_names,
 )
 from services.store import queries
@@ -171,7 +171,7 @@ def envelope(body: dict[str, Any], org: str = "sarc", key_name: str = "sarc-1") 
 
 
 def publish_report(producer: KafkaProducer, names: TopicNames, env: Any, **kw: Any) -> Any:
-    return send(producer, names.reports, report_subject_id(env.report), encode_envelope(env), **kw)
+    return send(producer, names.reports, partition_key(env.report), encode_envelope(env), **kw)
 
 
 def canonical(report_id: str, version: int, **fields: Any) -> CanonicalReport:

@@ -1,18 +1,27 @@
-"""Runs the two pure stages over an in-memory log the way the Kafka topology does
-(partitioned by key, offsets per partition), with optional crashes: a crash either loses
-table writes after a checkpoint (outputs already sent) or loses outputs (tables already
-written), then the partition is reprocessed from the checkpoint."""
+"""Runs the two pure stages over an in-memory log the way the Kafka topology does:
+partitioned by key (offsets per partition), stage one reading the reports and the verdicts
+about them, stage two the folded placements, the partitions shared out among workers, and
+the workers taking turns in a random order (so a verdict and the report it judges race as
+they do on a real broker).
+
+Optional crashes: a crash of a worker either loses its table writes since its last
+checkpoint (outputs already sent) or loses the outputs of the record in hand (tables
+already written); the worker then resumes every partition it owns from the checkpoint,
+with a fresh stage (an empty derived index)."""
 
 from __future__ import annotations
 
 import copy
 import random
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from streams.logic.stage1 import Emit, Stage1
 from streams.logic.stage2 import Stage2
+
+Tables = list[dict[str, Any]]
 
 
 def partition_of(key: str, partitions: int) -> int:
@@ -56,38 +65,89 @@ class Sinks:
         return self.latest("events")
 
 
+# a worker's handler: (its tables, the input it reads, the record, its offset) -> outputs
+Handler = Callable[[Tables, str, dict[str, Any], int], list[Emit]]
+
+
+@dataclass
+class _Worker:
+    """One consumer of a stage: the topic partitions it owns, their positions and the
+    tables they share (a faust table spans every partition a worker is assigned)."""
+
+    sources: list[tuple[str, int]]  # (topic, partition)
+    handler: Handler
+    tables: Tables
+    positions: dict[tuple[str, int], int] = field(default_factory=dict)
+    saved: tuple[dict[tuple[str, int], int], Tables] | None = None
+
+    def pending(self, logs: dict[str, list[list[dict[str, Any]]]]) -> list[tuple[str, int]]:
+        return [s for s in self.sources if self.positions.get(s, 0) < len(logs[s[0]][s[1]])]
+
+    def checkpoint(self) -> None:
+        self.saved = (dict(self.positions), copy.deepcopy(self.tables))
+
+
 def run(
     log: list[dict[str, Any]],
     designated: dict[str, bool],
     partitions: int = 3,
     crashes: int = 0,
     rng: random.Random | None = None,
+    workers: int = 1,
 ) -> Sinks:
     rng = rng or random.Random(0)
     sinks = Sinks()
-    inputs: list[list[dict[str, Any]]] = [[] for _ in range(partitions)]
-    for envelope in log:
-        report = envelope["report"]
-        key = report.get("subject") if report["kind"] == "verification" else report["report_id"]
-        inputs[partition_of(str(key), partitions)].append(envelope)
-
-    folded: list[list[dict[str, Any]]] = [[] for _ in range(partitions)]
+    logs: dict[str, list[list[dict[str, Any]]]] = {
+        topic: [[] for _ in range(partitions)] for topic in ("reports", "verdicts", "folded")
+    }
+    for envelope in log:  # ingest writes every revision under its report's own id
+        logs["reports"][partition_of(envelope["report"]["report_id"], partitions)].append(envelope)
 
     def route(emits: list[Emit]) -> None:
         for emit in emits:
-            if emit.role == "folded":
-                folded[partition_of(emit.key, partitions)].append(emit.value)
+            if emit.role in ("folded", "verdicts"):
+                logs[emit.role][partition_of(emit.key, partitions)].append(emit.value)
             else:
                 sinks.take(emit)
 
-    for p in range(partitions):
-        tables: list[dict[str, Any]] = [{}, {}]
-        _replay(inputs[p], tables, lambda t, rec, _o: Stage1(t[0], t[1]).handle(rec), route,
-                crashes, rng)  # fmt: skip
-    for p in range(partitions):
-        tables2: list[dict[str, Any]] = [{}, {}]
-        _replay(folded[p], tables2, _Classifier(designated), route, crashes, rng)
-    return sinks
+    def fold(tables: Tables, topic: str, record: dict[str, Any], _offset: int) -> list[Emit]:
+        stage = Stage1(tables[0], tables[1])
+        return stage.handle(record) if topic == "reports" else stage.handle_verdict(record)
+
+    owned = [[p for p in range(partitions) if p % workers == w] for w in range(workers)]
+    pool = [
+        _Worker([(t, p) for p in mine for t in ("reports", "verdicts")], fold, [{}, {}])
+        for mine in owned
+    ] + [
+        _Worker([("folded", p) for p in mine], _Classifier(designated), [{}, {}]) for mine in owned
+    ]
+    for worker in pool:
+        worker.checkpoint()
+    budget = crashes
+    while True:
+        ready = [(w, w.pending(logs)) for w in pool]
+        ready = [(w, sources) for w, sources in ready if sources]
+        if not ready:
+            return sinks
+        worker, sources = rng.choice(ready)
+        topic, partition = rng.choice(sources)
+        offset = worker.positions.get((topic, partition), 0)
+        emits = worker.handler(worker.tables, topic, logs[topic][partition][offset], offset)
+        if budget and rng.random() < 0.1:
+            budget -= 1
+            assert worker.saved is not None
+            positions, tables = worker.saved
+            if rng.random() < 0.5:  # table writes since the checkpoint lost, outputs sent
+                route(emits)
+                worker.tables[:] = copy.deepcopy(tables)
+            else:  # this record's outputs lost, every table write kept
+                worker.tables[:] = [dict(t) for t in worker.tables]  # same content, new process
+            worker.positions = dict(positions)
+            continue
+        route(emits)
+        worker.positions[(topic, partition)] = offset + 1
+        if rng.random() < 0.3:  # an offset commit: a new checkpoint
+            worker.checkpoint()
 
 
 class _Classifier:
@@ -98,30 +158,8 @@ class _Classifier:
         self.worker: Stage2 | None = None
 
     def __call__(
-        self, tables: list[dict[str, Any]], record: dict[str, Any], offset: int
+        self, tables: Tables, _topic: str, record: dict[str, Any], offset: int
     ) -> list[Emit]:
         if self.worker is None or self.worker.placed is not tables[0]:
             self.worker = Stage2(self.designated, tables[0], tables[1])
         return self.worker.handle(record, offset)
-
-
-def _replay(records, tables, handle, route, crashes, rng) -> None:  # type: ignore[no-untyped-def]
-    """Process records in order; ``crashes`` times, crash and resume from the checkpoint."""
-    checkpoint, checkpoint_tables = 0, copy.deepcopy(tables)
-    offset = 0
-    budget = crashes
-    while offset < len(records):
-        emits = handle(tables, records[offset], offset)
-        if budget and rng.random() < 0.1:
-            budget -= 1
-            if rng.random() < 0.5:  # table writes since the checkpoint lost, outputs sent
-                route(emits)
-                tables[:] = copy.deepcopy(checkpoint_tables)
-            else:  # this record's outputs lost, every table write kept
-                tables[:] = [dict(t) for t in tables]  # same content, new process
-            offset = checkpoint
-            continue
-        route(emits)
-        offset += 1
-        if rng.random() < 0.3:  # an offset commit: a new checkpoint
-            checkpoint, checkpoint_tables = offset, copy.deepcopy(tables)

@@ -34,7 +34,7 @@ from schemas import (
     group_names,
     make_envelope,
     parse_report,
-    report_subject_id,
+    partition_key,
     topic_names,
 )
 from services.store.app import create_app
@@ -211,7 +211,7 @@ def publish_records(
     producer = durable_producer(bootstrap)
     try:
         for env in envelopes:
-            producer.send(names.reports, key=report_subject_id(env.report).encode(),
+            producer.send(names.reports, key=partition_key(env.report).encode(),
                           value=encode_envelope(env))  # fmt: skip
         for record in canonical:
             producer.send(names.events, key=record.report_id.encode(),

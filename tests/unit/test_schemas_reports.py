@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from schemas import (
+    FIELD_KINDS,
     KINDS,
     PRIVILEGED_KINDS,
     AccessRequest,
@@ -19,7 +20,7 @@ from schemas import (
     canonical_content,
     content_hash,
     parse_report,
-    report_subject_id,
+    partition_key,
 )
 
 NOW = datetime(2016, 3, 1, 12, 0, tzinfo=UTC)
@@ -128,6 +129,7 @@ def test_each_kind_parses_to_its_model(body: dict[str, Any], model: type) -> Non
 def test_kinds_and_privileged_kinds() -> None:
     assert set(KINDS) == {"violation", "delivery", "access_request", "verification", "designation"}
     assert frozenset({"verification", "designation"}) == PRIVILEGED_KINDS
+    assert frozenset({"violation", "delivery", "access_request"}) == FIELD_KINDS
 
 
 def test_defaults_are_filled_in() -> None:
@@ -331,11 +333,12 @@ def test_effective_to_may_lie_in_the_future() -> None:
 # -- partition key ------------------------------------------------------------------
 
 
-def test_subject_id_groups_verifications_with_their_subject() -> None:
-    assert report_subject_id(parse_report(violation(), now=NOW)) == "v-1"
-    assert report_subject_id(parse_report(delivery(), now=NOW)) == "d-1"
-    assert report_subject_id(parse_report(verification(subject="v-9"), now=NOW)) == "v-9"
-    assert report_subject_id(parse_report(designation(), now=NOW)) == "des-1"
+def test_every_report_is_keyed_by_its_own_id_so_its_revisions_share_a_partition() -> None:
+    assert partition_key(parse_report(violation(), now=NOW)) == "v-1"
+    assert partition_key(parse_report(delivery(), now=NOW)) == "d-1"
+    # a verification whose subject is corrected must stay in its own partition (CONTRACT 6)
+    assert partition_key(parse_report(verification(subject="v-9"), now=NOW)) == "ver-1"
+    assert partition_key(parse_report(designation(), now=NOW)) == "des-1"
 
 
 # -- content hash: equal after normalisation, different otherwise -----------------
