@@ -24,9 +24,11 @@ from faust.web import Request, Response, View
 
 from core.settings import Settings
 from schemas import areas, group_names, parties, topic_names, upcast
+from streams.logic.alerting import SpikeRules
 from streams.logic.packing import pack, unpack
+from streams.logic.records import Emit, encode, version_of
 from streams.logic.rules import load_rules
-from streams.logic.stage1 import Emit, Stage1
+from streams.logic.stage1 import Stage1
 from streams.logic.stage2 import Stage2
 from streams.outbox import KafkaTransport, Outbox, Transport
 
@@ -128,10 +130,7 @@ def create_app(settings: Settings, transport: Transport | None = None) -> faust.
         designated,
         table("placed", classify_box),
         table("designations", classify_box),
-        table("alerts", classify_box),
-        load_rules(settings.rules_file),
-        besieged,
-        defer_rules=True,
+        SpikeRules(load_rules(settings.rules_file), besieged, table("alerts", classify_box)),
     )
 
     deferred: set[str] = set()  # areas to evaluate once their partition has a record
@@ -152,9 +151,9 @@ def create_app(settings: Settings, transport: Transport | None = None) -> faust.
         placements: list[tuple[str, bytes]] = []
         for emit in collapse(emits):
             if emit.role == "folded":
-                placements.append((emit.key, orjson.dumps(emit.value)))
+                placements.append((emit.key, encode(emit.value)))
                 continue
-            outbox.send(output_names[emit.role], emit.key.encode(), orjson.dumps(emit.value))
+            outbox.send(output_names[emit.role], emit.key.encode(), encode(emit.value))
         for area, packed in pack(placements):
             outbox.send(output_names["folded"], area.encode(), packed)
         try:  # a flush stuck for long is a fault: restart and have the batch redelivered
@@ -274,7 +273,7 @@ def collapse(emits: Iterable[Emit]) -> list[Emit]:
         previous = latest.get(ident)
         if previous is None:
             kept.append(ident)
-        if previous is None or emit.value["version"] >= previous.value["version"]:
+        if previous is None or version_of(emit.value) >= version_of(previous.value):
             latest[ident] = emit
     return [latest[item] if isinstance(item, tuple) else item for item in kept]
 

@@ -9,6 +9,10 @@ import orjson
 
 from schemas.weeks import iso_week, parse_utc
 
+SEQ_SHIFT = 40
+"""A canonical record's version is ``seq << 40 | offset``: a new state of the report wins
+over any offset of an older one."""
+
 
 def canonical(
     report: Mapping[str, Any],

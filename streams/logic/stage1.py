@@ -9,25 +9,15 @@ the redelivery instead of being lost.
 from __future__ import annotations
 
 from collections.abc import MutableMapping
-from dataclasses import dataclass
 from typing import Any
 
-from streams.logic.canonical import canonical
+from streams.logic.canonical import SEQ_SHIFT, canonical
 from streams.logic.folding import History, Outcome, Revision, fold, from_dict, to_dict
 from streams.logic.folding import with_verification as set_verification
+from streams.logic.records import Emit, Placement, Verdict
 from streams.logic.verification import VerificationFact, current_status
 
 AREA_KINDS = frozenset({"violation", "delivery", "access_request", "designation"})
-SEQ_SHIFT = 40
-
-
-@dataclass(frozen=True)
-class Emit:
-    """One record to send: ``role`` names the topic (folded, events, deadletter)."""
-
-    role: str
-    key: str
-    value: dict[str, Any]
 
 
 def revision_of(envelope: dict[str, Any]) -> Revision:
@@ -75,14 +65,15 @@ class Stage1:
             history = self._refresh_verification(history)
         return emits + self._placements(history)
 
-    def handle_verdict(self, verdict: dict[str, Any]) -> list[Emit]:
+    def handle_verdict(self, data: dict[str, Any]) -> list[Emit]:
         """A verification's verdict about one subject (or its withdrawal) reaches the
         subject's partition: remember it, re-judge the subject, re-emit its placement."""
-        subject, rid = str(verdict["subject"]), str(verdict["report_id"])
+        verdict = Verdict.of(data)
+        subject = verdict.subject
         facts = dict(self.verifications.get(subject, {}))
-        held = facts.get(rid)
-        if held is None or int(held.get("seq", 0)) <= int(verdict["seq"]):
-            facts[rid] = verdict
+        held = facts.get(verdict.report_id)
+        if held is None or int(held["seq"]) <= verdict.seq:
+            facts[verdict.report_id] = verdict.wire()
             self.verifications[subject] = facts
         stored = self.histories.get(subject)
         if stored is None:
@@ -102,20 +93,15 @@ class Stage1:
         emits: list[Emit] = []
         for subject in sorted(history.subjects):
             live = subject == judging
-            emits.append(
-                Emit(
-                    "verdicts",
-                    subject,
-                    {
-                        "report_id": current.report_id,
-                        "subject": subject,
-                        "seq": history.seq,
-                        "occurred_at": report["occurred_at"] if live else None,
-                        "status": report["status"] if live else None,
-                        "retracted": bool(report.get("retracted", False)) if live else True,
-                    },
-                )
+            verdict = Verdict(
+                current.report_id,
+                subject,
+                history.seq,
+                report["occurred_at"] if live else None,
+                report["status"] if live else None,
+                bool(report.get("retracted", False)) if live else True,
             )
+            emits.append(Emit("verdicts", subject, verdict))
         return emits
 
     def _refresh_verification(self, history: History) -> History:
@@ -138,27 +124,28 @@ class Stage1:
         current = history.current
         kind = str(current.report.get("kind"))
         area = str(current.report["area"]) if kind in AREA_KINDS else ""
-        base = {
-            "report_id": current.report_id,
-            "seq": history.seq,
-            "kind": kind,
-            "org": history.owner,
-            "revision": current.revision,
-            "received_at": current.received_at,
-            "verification": history.verification,
-        }
-        emits = [
-            Emit("folded", old, {**base, "area": old, "removed": True, "report": None})
-            for old in sorted(history.areas - {area})
-        ]
-        if area:
-            emits.append(
-                Emit(
-                    "folded",
-                    area,
-                    {**base, "area": area, "removed": False, "report": current.report},
-                )
+
+        def placement(where: str, report: dict[str, Any] | None) -> Emit:
+            return Emit(
+                "folded",
+                where,
+                Placement(
+                    current.report_id,
+                    history.seq,
+                    kind,
+                    history.owner,
+                    current.revision,
+                    current.received_at,
+                    history.verification,
+                    where,
+                    report is None,
+                    report,
+                ),
             )
+
+        emits = [placement(old, None) for old in sorted(history.areas - {area})]
+        if area:
+            emits.append(placement(area, current.report))
         return emits
 
     def _canonical_verification(self, history: History) -> Emit:

@@ -9,8 +9,8 @@ from typing import Any
 
 import orjson
 
+from streams.logic.canonical import SEQ_SHIFT
 from streams.logic.packing import unpack
-from streams.logic.stage1 import SEQ_SHIFT
 from tests.agents.harness import (
     DESIGNATED,
     WEEK,

@@ -18,7 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.logic.stage1 import Emit, Stage1
+import orjson
+
+from streams.logic.alerting import SpikeRules
+from streams.logic.records import Emit, encode
+from streams.logic.rules import load_rules
+from streams.logic.stage1 import Stage1
 from streams.logic.stage2 import Stage2
 
 Tables = list[dict[str, Any]]
@@ -40,10 +45,11 @@ class Sinks:
     deadletters: list[dict[str, Any]] = field(default_factory=list)
 
     def take(self, emit: Emit) -> None:
+        value = orjson.loads(encode(emit.value))  # as a consumer reads it
         if emit.role == "deadletter":
-            self.deadletters.append(emit.value)
+            self.deadletters.append(value)
         else:
-            self.emitted.setdefault((emit.role, emit.key), []).append(emit.value)
+            self.emitted.setdefault((emit.role, emit.key), []).append(value)
 
     def latest(self, role: str) -> dict[str, dict[str, Any]]:
         result: dict[str, dict[str, Any]] = {}
@@ -106,7 +112,8 @@ def run(
     def route(emits: list[Emit]) -> None:
         for emit in emits:
             if emit.role in ("folded", "verdicts"):
-                logs[emit.role][partition_of(emit.key, partitions)].append(emit.value)
+                record = orjson.loads(encode(emit.value))  # as the next stage reads it
+                logs[emit.role][partition_of(emit.key, partitions)].append(record)
             else:
                 sinks.take(emit)
 
@@ -119,7 +126,8 @@ def run(
         _Worker([(t, p) for p in mine for t in ("reports", "verdicts")], fold, [{}, {}])
         for mine in owned
     ] + [
-        _Worker([("folded", p) for p in mine], _Classifier(designated), [{}, {}]) for mine in owned
+        _Worker([("folded", p) for p in mine], _Classifier(designated), [{}, {}, {}])
+        for mine in owned
     ]
     for worker in pool:
         worker.checkpoint()
@@ -150,8 +158,12 @@ def run(
             worker.checkpoint()
 
 
+RULES = load_rules()
+
+
 class _Classifier:
-    """One stage-two worker; a new one (empty derived index) after every crash."""
+    """One stage-two worker (batches of one record: the spike rules of the areas it
+    touched run after each); a new one (empty derived index) after every crash."""
 
     def __init__(self, designated: dict[str, bool]) -> None:
         self.designated = designated
@@ -161,5 +173,9 @@ class _Classifier:
         self, tables: Tables, _topic: str, record: dict[str, Any], offset: int
     ) -> list[Emit]:
         if self.worker is None or self.worker.placed is not tables[0]:
-            self.worker = Stage2(self.designated, tables[0], tables[1])
-        return self.worker.handle(record, offset)
+            rules = SpikeRules(RULES, frozenset(), tables[2])
+            self.worker = Stage2(self.designated, tables[0], tables[1], rules)
+        emits = self.worker.handle(record, offset)
+        for area in self.worker.take_dirty():
+            emits.extend(self.worker.evaluate(area, offset))
+        return emits
