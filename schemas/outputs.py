@@ -49,7 +49,7 @@ class CanonicalReport(_Frozen):
     report_json: str = Field(description="The current revision as JSON (normalised).")
 
 
-def _weekly(figures: FigureSet, doc: str) -> type[_Frozen]:
+def weekly_record(figures: FigureSet, doc: str) -> type[_Frozen]:
     """The metric record of one figure set: ``week``, its keys, one non-negative ``int``
     per figure (described as schemas/figures.py defines it) and ``version``, in the order of
     the snapshot table's columns."""
@@ -70,10 +70,10 @@ def _weekly(figures: FigureSet, doc: str) -> type[_Frozen]:
     return model
 
 
-WeeklyCompliance = _weekly(
+WeeklyCompliance = weekly_record(
     COMPLIANCE, "One (week, area, perpetrator) row of CONTRACT section 3 (topic: metrics)."
 )
-WeeklyAccess = _weekly(
+WeeklyAccess = weekly_record(
     ACCESS, "One (week, area) row of deliveries and access requests (topic: metrics)."
 )
 WEEKLY_RECORDS: dict[str, type[_Frozen]] = {

@@ -14,7 +14,7 @@ COMPLIANCE_COUNTS = COMPLIANCE.names
 ACCESS_COUNTS = ACCESS.names
 
 
-def _listing(figures: FigureSet) -> str:
+def listing(figures: FigureSet) -> str:
     """The rows the API lists for one week of a figure set: the current snapshot of each
     key with any current report, filtered by the keys (an empty filter matches all)."""
     filters = "".join(
@@ -29,8 +29,8 @@ ORDER BY {", ".join(figures.keys)}
 """  # noqa: S608 (figure and column names are our constants; values are bound parameters)
 
 
-WEEKLY_COMPLIANCE = _listing(COMPLIANCE)
-WEEKLY_ACCESS = _listing(ACCESS)
+WEEKLY_COMPLIANCE = listing(COMPLIANCE)
+WEEKLY_ACCESS = listing(ACCESS)
 
 # Recomputed from the canonical reports alone, for reconciliation with the stream.
 RECOMPUTED_COMPLIANCE = """
