@@ -69,15 +69,14 @@ def _classified(latest: Mapping[str, Mapping[str, Any]]) -> list[Current]:
     for r in current:
         if r["kind"] not in COUNTED_KINDS:
             continue
-        violation = r["kind"] == "violation"
         classified.append(
             Current(
                 week=week_of(r["occurred_at"]),
                 area=r["area"],
-                party=r["perpetrator"] if violation else "",
+                party=r.get("perpetrator", ""),
                 kind=r["kind"],
-                status="" if violation else r["status"],
-                exempt=violation and _exempt(r, designations),
+                status=r.get("status", ""),
+                exempt=r["kind"] == "violation" and _exempt(r, designations),
                 verification=verdicts.get(r["report_id"], "unverified"),
                 killed=r.get("killed", 0),
                 injured=r.get("injured", 0),

@@ -7,12 +7,13 @@ from datetime import UTC, datetime
 from typing import get_args
 
 from core.http import Problem
-from schemas import KINDS, AccessRequest, Delivery, Verification, VerificationStatus, areas, parties
+from schemas import KINDS, Report, VerificationStatus, areas, parties
 from schemas.weeks import is_week
 
 STATUSES = frozenset(
     status
-    for model in (Delivery, AccessRequest, Verification)
+    for model in get_args(get_args(Report)[0])  # every kind's model, from the union
+    if "status" in model.model_fields
     for status in get_args(model.model_fields["status"].annotation)
 )
 VERIFICATIONS = frozenset(get_args(VerificationStatus))
