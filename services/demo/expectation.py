@@ -128,7 +128,7 @@ class Headline:
     requests_to_date: int
 
 
-REQUESTS = tuple(f.name for f in ACCESS.figures if f.kind == "access_request" and f.counts_reports)
+REQUESTS = tuple(f.name for f in ACCESS.counting("access_request"))
 """The access-request figures that together count every request once."""
 
 

@@ -25,9 +25,7 @@ def _sums(names: tuple[str, ...]) -> str:
     return ", ".join(f"sum({n}) AS {n}" for n in names)
 
 
-REQUEST_FIGURES = tuple(
-    f for f in ACCESS.figures if f.kind == "access_request" and f.counts_reports
-)
+REQUEST_FIGURES = ACCESS.counting("access_request")
 """The access-request figures, one per status: together they count every request once."""
 
 
