@@ -128,13 +128,14 @@ def _besieged(db: Database, week: str, end: datetime, sunday: date) -> list[Besi
 
 def _requests(row: Mapping[str, Any], scope: str) -> RequestCounts:
     """``submitted`` is every request, ``pending`` those whose status is still submitted;
-    the other statuses are shown under their own name."""
+    the other statuses are shown under their own name where the model has a field."""
     by_status = {}
     for figure in sql.REQUEST_FIGURES:
         (status,) = figure.statuses
         by_status[status] = int(row[f"{scope}_{figure.name}"])
-    pending = by_status.pop("submitted")
-    return RequestCounts(submitted=pending + sum(by_status.values()), pending=pending, **by_status)
+    total, pending = sum(by_status.values()), by_status.pop("submitted")
+    named = {s: n for s, n in by_status.items() if s in RequestCounts.model_fields}
+    return RequestCounts(submitted=total, pending=pending, **named)
 
 
 def _access(db: Database, week: str) -> Access:
