@@ -22,6 +22,8 @@ def _figure(figures: FigureSet, name: str) -> Figure:
 
 
 def _sums(names: tuple[str, ...]) -> str:
+    """``sum(x) AS x`` per name. Such a query must not name a figure in its WHERE:
+    ClickHouse would read the alias there, an aggregate, and refuse."""
     return ", ".join(f"sum({n}) AS {n}" for n in names)
 
 
