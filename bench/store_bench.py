@@ -46,8 +46,11 @@ from schemas import (
     party_list,
     topic_names,
 )
+from schemas.figures import FIGURE_SETS, FigureSet
+from schemas.weeks import iso_week_sql, week_of_day
 from services.runtime.topics import ensure_all_topics
 from services.store.database import Database
+from services.store.derived import snapshot_table
 
 FIRST_MONDAY = "2015-01-05 00:00:00"
 WEEKS = 156  # 2015-W02 .. 2018-W01
@@ -61,8 +64,7 @@ _ATTRS = """
      'delivery','delivery','access_request'][1 + h % 10] AS kind,
     toDateTime64({first:String}, 3, 'UTC') + toIntervalSecond(intDiv(h, 16) % {span:UInt64})
         AS occurred_at,
-    concat(toString(toISOYear(occurred_at)), '-W', leftPad(toString(toISOWeek(occurred_at)),
-        2, '0')) AS week,
+    {week} AS week,
     {areas:Array(String)}[1 + intDiv(h, 7) % length({areas:Array(String)})] AS area,
     if(kind = 'violation',
        {parties:Array(String)}[1 + intDiv(h, 11) % length({parties:Array(String)})], '')
@@ -72,7 +74,7 @@ _ATTRS = """
             kind = 'access_request',
             ['submitted','approved','denied','withdrawn'][1 + intDiv(h, 23) % 4], '') AS status,
     occurred_at + toIntervalSecond(intDiv(h, 37) % 259200) AS received_at
-"""
+""".replace("{week}", iso_week_sql("occurred_at"))
 
 LOAD_RAW = f"""
 INSERT INTO raw_reports
@@ -106,28 +108,18 @@ SELECT concat('b', toString(r)) AS report_id, 1, kind, if(r % 10 = 0, 2, 1), 'be
 FROM (SELECT number AS r, {_ATTRS} FROM numbers({{reports:UInt64}}))
 """
 
-LOAD_COMPLIANCE = """
-INSERT INTO weekly_compliance_snapshots
-SELECT week, area, party, countIf(NOT exempt),
-       countIf(NOT exempt AND verification = 'verified'),
-       countIf(exempt), sumIf(killed, NOT exempt), sumIf(injured, NOT exempt), 1
-FROM canonical_reports WHERE kind = 'violation' AND counts GROUP BY week, area, party
-"""
 
-LOAD_ACCESS = """
-INSERT INTO weekly_access_snapshots
-SELECT week, area,
-       countIf(kind = 'delivery' AND status = 'completed'),
-       countIf(kind = 'delivery' AND status = 'partial'),
-       countIf(kind = 'delivery' AND status = 'blocked'),
-       countIf(kind = 'delivery' AND status = 'cancelled'),
-       sumIf(beneficiaries, kind = 'delivery' AND status IN ('completed', 'partial')),
-       countIf(kind = 'access_request' AND status = 'submitted'),
-       countIf(kind = 'access_request' AND status = 'approved'),
-       countIf(kind = 'access_request' AND status = 'denied'),
-       countIf(kind = 'access_request' AND status = 'withdrawn'), 1
-FROM canonical_reports WHERE kind IN ('delivery', 'access_request') AND counts
-GROUP BY week, area
+def load_snapshots(figures: FigureSet) -> str:
+    """What the stream would write into a snapshot table: every figure recounted from the
+    canonical reports with the figure definitions."""
+    keys = ", ".join(("week", *figures.keys))
+    columns = ", ".join((keys, *figures.names, "version"))
+    kinds = ", ".join(f"'{kind}'" for kind in sorted(figures.kinds))
+    return f"""
+INSERT INTO {snapshot_table(figures)} ({columns})
+SELECT {keys}, {figures.sql()}, 1 AS version
+FROM canonical_reports WHERE kind IN ({kinds}) AND counts
+GROUP BY {keys}
 """
 
 
@@ -144,8 +136,8 @@ def load(dsn: str, rows: int) -> None:
     reports = rows // ROWS_PER_BLOCK * 10 + min(rows % ROWS_PER_BLOCK, 10)
     db.client.command(LOAD_RAW, parameters={**params, "rows": rows})
     db.client.command(LOAD_CANONICAL, parameters={**params, "reports": reports})
-    db.client.command(LOAD_COMPLIANCE)
-    db.client.command(LOAD_ACCESS)
+    for figures in FIGURE_SETS:
+        db.client.command(load_snapshots(figures))
     db.client.command("OPTIMIZE TABLE canonical_reports FINAL")
     counts = {
         t: db.client.command(f"SELECT count() FROM {t}")
@@ -153,11 +145,6 @@ def load(dsn: str, rows: int) -> None:
     }
     print(f"loaded {counts}")
     db.close()
-
-
-def iso(day: date) -> str:
-    year, number, _ = day.isocalendar()
-    return f"{year}-W{number:02d}"
 
 
 def timed_gets(url: str, key: str, requests: list[tuple[str, dict[str, str]]]) -> list[float]:
@@ -197,7 +184,7 @@ def query_part(root: Path, bootstrap: str, rows: int, queries: int) -> dict[str,
     key = monitor_key(settings)
     rng = random.Random(5)
     first = date(2015, 1, 5)
-    weeks = [iso(first + timedelta(weeks=rng.randrange(WEEKS))) for _ in range(queries)]
+    weeks = [week_of_day(first + timedelta(weeks=rng.randrange(WEEKS))) for _ in range(queries)]
     areas = [a.code for a in area_list()]
     metrics = [
         ("/v1/metrics/weekly", {"week": w, **({"area": rng.choice(areas)} if i % 2 else {})})
@@ -319,7 +306,7 @@ async def _freshness(settings: Settings, rate: float, seconds: float) -> dict[st
         if response.status_code != 202:
             failures += 1
             return
-        week = iso(monday)
+        week = week_of_day(monday)
         while time.perf_counter() - accepted_at < 120:
             rows = (await query.get("/v1/metrics/weekly", params={"week": week})).json()["rows"]
             if rows:

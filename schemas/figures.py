@@ -124,6 +124,10 @@ class FigureSet:
                 totals[figure.name] += figure.value(report)
         return totals
 
+    def counting(self, kind: str) -> tuple[Figure, ...]:
+        """The figures that count reports of one kind: together, each such report once."""
+        return tuple(f for f in self.figures if f.kind == kind and f.counts_reports)
+
     def present(self, row: Mapping[str, int]) -> bool:
         """A row is listed while it has any current report (CONTRACT section 3)."""
         return any(row.get(f.name, 0) for f in self.figures if f.counts_reports)

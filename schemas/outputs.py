@@ -1,11 +1,16 @@
-"""Derived outputs of the stream processor; their field names are the ClickHouse columns."""
+"""Derived outputs of the stream processor; their field names are the ClickHouse columns.
+
+The weekly metric records are generated from the figure sets of schemas/figures.py, so a
+figure added there is a field here (and a snapshot column, see services/store/derived.py)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from schemas.figures import ACCESS, COMPLIANCE, FigureSet
 
 VerificationStatus = Literal["verified", "disputed", "rejected", "unverified"]
 
@@ -44,35 +49,38 @@ class CanonicalReport(_Frozen):
     report_json: str = Field(description="The current revision as JSON (normalised).")
 
 
-class WeeklyCompliance(_Frozen):
-    """One (week, area, perpetrator) row of CONTRACT section 3 (topic: metrics)."""
+def weekly_record(figures: FigureSet, doc: str) -> type[_Frozen]:
+    """The metric record of one figure set: ``week``, its keys, one non-negative ``int``
+    per figure (described as schemas/figures.py defines it) and ``version``, in the order of
+    the snapshot table's columns."""
+    keys: dict[str, Any] = {key: (str, ...) for key in ("week", *figures.keys)}
+    counts: dict[str, Any] = {
+        f.name: (int, Field(ge=0, description=f.description)) for f in figures.figures
+    }
+    version: Any = (int, Field(ge=0, description="Monotonic per key; readers keep the highest."))
+    model = create_model(
+        f"Weekly{figures.name.capitalize()}",
+        __base__=_Frozen,
+        __doc__=doc,
+        __module__=__name__,
+        **keys,
+        **counts,
+        version=version,
+    )
+    return model
 
-    week: str
-    area: str
-    party: str
-    violations: int
-    violations_verified: int
-    violations_exempt: int
-    killed: int
-    injured: int
-    version: int
 
-
-class WeeklyAccess(_Frozen):
-    """One (week, area) row of deliveries and access requests (topic: metrics)."""
-
-    week: str
-    area: str
-    deliveries_completed: int
-    deliveries_partial: int
-    deliveries_blocked: int
-    deliveries_cancelled: int
-    beneficiaries: int
-    requests_submitted: int
-    requests_approved: int
-    requests_denied: int
-    requests_withdrawn: int
-    version: int
+WeeklyCompliance = weekly_record(
+    COMPLIANCE, "One (week, area, perpetrator) row of CONTRACT section 3 (topic: metrics)."
+)
+WeeklyAccess = weekly_record(
+    ACCESS, "One (week, area) row of deliveries and access requests (topic: metrics)."
+)
+WEEKLY_RECORDS: dict[str, type[_Frozen]] = {
+    COMPLIANCE.name: WeeklyCompliance,
+    ACCESS.name: WeeklyAccess,
+}
+"""The metric record of each figure set by its name (a record's ``type`` on the topic)."""
 
 
 class Alert(_Frozen):

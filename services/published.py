@@ -1,47 +1,27 @@
 """Reading back the weekly metrics the query API publishes, and comparing them with another
-count (the demo scenario's own, or the same API before a rebuild)."""
+count (the demo scenario's own, or the same API before a rebuild). A row holds every figure
+of its set (schemas/figures.py), so a figure added there is read and compared too."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from core.errors import TruceError
+from schemas.figures import ACCESS, COMPLIANCE, FigureSet
 
-
-@dataclass
-class ComplianceRow:
-    violations: int = 0
-    violations_verified: int = 0
-    violations_exempt: int = 0
-    killed: int = 0
-    injured: int = 0
-
-
-@dataclass
-class AccessRow:
-    deliveries_completed: int = 0
-    deliveries_partial: int = 0
-    deliveries_blocked: int = 0
-    deliveries_cancelled: int = 0
-    beneficiaries: int = 0
-    requests_submitted: int = 0
-    requests_approved: int = 0
-    requests_denied: int = 0
-    requests_withdrawn: int = 0
-
-
-def row_dict(row: ComplianceRow | AccessRow) -> dict[str, int]:
-    return {f.name: getattr(row, f.name) for f in fields(row)}
+Row = dict[str, int]
+"""One weekly row's figures by name (:attr:`FigureSet.names`)."""
 
 
 @dataclass
 class MetricsSet:
-    compliance: dict[str, dict[tuple[str, str], ComplianceRow]]
+    compliance: dict[str, dict[tuple[str, str], Row]]
     """week → (area, party) → row, only rows with any violation (as the API lists them)."""
-    access: dict[str, dict[str, AccessRow]]
+    access: dict[str, dict[str, Row]]
     """week → area → row."""
 
 
@@ -79,24 +59,23 @@ class QueryClient:
         return self.get(path, **params).json()
 
 
+def counts(row: Mapping[str, Any], figures: FigureSet) -> Row:
+    """The figures of one row (an API row, or any mapping with at least those names)."""
+    return {name: int(row[name]) for name in figures.names}
+
+
 def fetch_published(client: QueryClient, weeks: list[str]) -> MetricsSet:
     """The published weekly metrics of ``weeks``, in the expectation's shape."""
-    compliance: dict[str, dict[tuple[str, str], ComplianceRow]] = {}
-    access: dict[str, dict[str, AccessRow]] = {}
+    compliance: dict[str, dict[tuple[str, str], Row]] = {}
+    access: dict[str, dict[str, Row]] = {}
     for week in weeks:
         rows = client.json("/v1/metrics/weekly", week=week)["rows"]
         if rows:
-            compliance[week] = {
-                (r["area"], r["party"]): ComplianceRow(**_counts(r, ComplianceRow)) for r in rows
-            }
+            compliance[week] = {(r["area"], r["party"]): counts(r, COMPLIANCE) for r in rows}
         rows = client.json("/v1/metrics/access", week=week)["rows"]
         if rows:
-            access[week] = {r["area"]: AccessRow(**_counts(r, AccessRow)) for r in rows}
+            access[week] = {r["area"]: counts(r, ACCESS) for r in rows}
     return MetricsSet(compliance=compliance, access=access)
-
-
-def _counts(row: dict[str, Any], shape: type[ComplianceRow | AccessRow]) -> dict[str, int]:
-    return {f.name: int(row[f.name]) for f in fields(shape)}
 
 
 def compare(published: MetricsSet, expected: MetricsSet) -> list[Difference]:
@@ -117,8 +96,8 @@ def compare(published: MetricsSet, expected: MetricsSet) -> list[Difference]:
                             metric,
                             week,
                             "/".join(key) if isinstance(key, tuple) else key,
-                            row_dict(a) if a else None,
-                            row_dict(b) if b else None,
+                            None if a is None else dict(a),
+                            None if b is None else dict(b),
                         )
                     )
     return differences

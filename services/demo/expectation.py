@@ -5,22 +5,32 @@ its test can check the published numbers against an independent count."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from schemas.figures import ACCESS, COMPLIANCE, COUNTED_KINDS, FigureSet
 from schemas.reference import parties
-from services.published import AccessRow, ComplianceRow, MetricsSet
+from schemas.weeks import parse_utc, week_of
+from services.published import MetricsSet, Row
 
 
-def _at(text: str) -> datetime:
-    return datetime.fromisoformat(text).astimezone(UTC)
+@dataclass(frozen=True)
+class Current:
+    """One current report of the scenario, classified by this module's own fold: what the
+    figure definitions read of it, and where it counts."""
 
-
-def _week(text: str) -> str:
-    year, week, _ = _at(text).isocalendar()
-    return f"{year:04d}-W{week:02d}"
+    week: str
+    area: str
+    party: str
+    kind: str
+    status: str
+    exempt: bool
+    verification: str
+    killed: int
+    injured: int
+    beneficiaries: int
 
 
 def _verification_status(latest: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
@@ -29,7 +39,7 @@ def _verification_status(latest: Mapping[str, Mapping[str, Any]]) -> dict[str, s
     for report in latest.values():
         if report["kind"] != "verification" or report.get("retracted", False):
             continue
-        candidate = (_at(report["occurred_at"]), report["report_id"], report["status"])
+        candidate = (parse_utc(report["occurred_at"]), report["report_id"], report["status"])
         held = best.get(report["subject"])
         if held is None or candidate[:2] > held[:2]:
             best[report["subject"]] = candidate
@@ -40,52 +50,66 @@ def _exempt(report: Mapping[str, Any], designations: list[Mapping[str, Any]]) ->
     designated = {code for code, party in parties().items() if party.designated}
     if report["perpetrator"] in designated or report["target"] in designated:
         return True
-    at = _at(report["occurred_at"])
+    at = parse_utc(report["occurred_at"])
     for d in designations:
         if d["area"] != report["area"]:
             continue
         until = d.get("effective_to")
-        if _at(d["occurred_at"]) <= at and (until is None or at < _at(until)):
+        if parse_utc(d["occurred_at"]) <= at and (until is None or at < parse_utc(until)):
             return True
     return False
 
 
-def expected_metrics(latest: Mapping[str, Mapping[str, Any]]) -> MetricsSet:
-    """Count every week of the scenario from its latest revisions."""
+def _classified(latest: Mapping[str, Mapping[str, Any]]) -> list[Current]:
+    """Every current report the weekly figures count, with its exemption and verdict."""
     current = [r for r in latest.values() if not r.get("retracted", False)]
     designations = [r for r in current if r["kind"] == "designation"]
     verdicts = _verification_status(latest)
-    compliance: defaultdict[str, defaultdict[tuple[str, str], ComplianceRow]] = defaultdict(
-        lambda: defaultdict(ComplianceRow)
-    )
-    access: defaultdict[str, defaultdict[str, AccessRow]] = defaultdict(
-        lambda: defaultdict(AccessRow)
-    )
+    classified = []
     for r in current:
-        week = _week(r["occurred_at"])
-        if r["kind"] == "violation":
-            row = compliance[week][(r["area"], r["perpetrator"])]
-            if _exempt(r, designations):
-                row.violations_exempt += 1
-                continue
-            row.violations += 1
-            row.killed += r.get("killed", 0)
-            row.injured += r.get("injured", 0)
-            if verdicts.get(r["report_id"]) == "verified":
-                row.violations_verified += 1
-        elif r["kind"] == "delivery":
-            a = access[week][r["area"]]
-            status = r["status"]
-            setattr(a, f"deliveries_{status}", getattr(a, f"deliveries_{status}") + 1)
-            if status in {"completed", "partial"}:
-                a.beneficiaries += r["beneficiaries"]
-        elif r["kind"] == "access_request":
-            a = access[week][r["area"]]
-            status = r["status"]
-            setattr(a, f"requests_{status}", getattr(a, f"requests_{status}") + 1)
+        if r["kind"] not in COUNTED_KINDS:
+            continue
+        classified.append(
+            Current(
+                week=week_of(r["occurred_at"]),
+                area=r["area"],
+                party=r.get("perpetrator", ""),
+                kind=r["kind"],
+                status=r.get("status", ""),
+                exempt=r["kind"] == "violation" and _exempt(r, designations),
+                verification=verdicts.get(r["report_id"], "unverified"),
+                killed=r.get("killed", 0),
+                injured=r.get("injured", 0),
+                beneficiaries=r.get("beneficiaries", 0),
+            )
+        )
+    return classified
+
+
+def _rows(figures: FigureSet, reports: Iterable[Current]) -> dict[str, dict[tuple[str, ...], Row]]:
+    """week → key → every figure of the set, for the keys the API lists."""
+    groups: defaultdict[tuple[str, tuple[str, ...]], list[Current]] = defaultdict(list)
+    for report in reports:
+        if report.kind in figures.kinds:
+            groups[report.week, tuple(getattr(report, k) for k in figures.keys)].append(report)
+    rows: defaultdict[str, dict[tuple[str, ...], Row]] = defaultdict(dict)
+    for (week, key), group in groups.items():
+        row = figures.row(group)
+        if figures.present(row):
+            rows[week][key] = row
+    return dict(rows)
+
+
+def expected_metrics(latest: Mapping[str, Mapping[str, Any]]) -> MetricsSet:
+    """Count every week of the scenario from its latest revisions."""
+    classified = _classified(latest)
+    compliance = _rows(COMPLIANCE, classified)
+    access = _rows(ACCESS, classified)
     return MetricsSet(
-        compliance={w: dict(rows) for w, rows in compliance.items()},
-        access={w: dict(rows) for w, rows in access.items()},
+        compliance={
+            w: {(k[0], k[1]): row for k, row in rows.items()} for w, rows in compliance.items()
+        },
+        access={w: {k[0]: row for k, row in rows.items()} for w, rows in access.items()},
     )
 
 
@@ -104,6 +128,10 @@ class Headline:
     requests_to_date: int
 
 
+REQUESTS = tuple(f.name for f in ACCESS.counting("access_request"))
+"""The access-request figures that together count every request once."""
+
+
 def headline(expected: MetricsSet, week: str) -> Headline:
     rows = expected.compliance.get(week, {}).values()
     access = expected.access.get(week, {}).values()
@@ -112,15 +140,12 @@ def headline(expected: MetricsSet, week: str) -> Headline:
     ]
     return Headline(
         week=week,
-        violations=sum(r.violations for r in rows),
-        violations_verified=sum(r.violations_verified for r in rows),
-        violations_exempt=sum(r.violations_exempt for r in rows),
-        killed=sum(r.killed for r in rows),
-        deliveries_completed=sum(a.deliveries_completed for a in access),
-        beneficiaries=sum(a.beneficiaries for a in access),
-        requests_approved_to_date=sum(a.requests_approved for a in to_date),
-        requests_to_date=sum(
-            a.requests_submitted + a.requests_approved + a.requests_denied + a.requests_withdrawn
-            for a in to_date
-        ),
+        violations=sum(r["violations"] for r in rows),
+        violations_verified=sum(r["violations_verified"] for r in rows),
+        violations_exempt=sum(r["violations_exempt"] for r in rows),
+        killed=sum(r["killed"] for r in rows),
+        deliveries_completed=sum(a["deliveries_completed"] for a in access),
+        beneficiaries=sum(a["beneficiaries"] for a in access),
+        requests_approved_to_date=sum(a["requests_approved"] for a in to_date),
+        requests_to_date=sum(a[name] for a in to_date for name in REQUESTS),
     )

@@ -1,6 +1,6 @@
-"""The store's one ClickHouse client, its migrations and the calls the rest of the store
-makes. Calls block (chDB runs in-process): callers run them in threads, never on the
-event loop."""
+"""The store's one ClickHouse client, its migrations (numbered files, then the DDL derived
+from the figure sets) and the calls the rest of the store makes. Calls block (chDB runs
+in-process): callers run them in threads, never on the event loop."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from clickhouse_connect.driver.client import Client
 
 from core.clickhouse import connect
 from core.migrations import migrate
+from services.store import derived
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -30,7 +31,11 @@ class Database:
             return self._client
 
     def migrate(self) -> list[int]:
-        return migrate(self.client, MIGRATIONS)
+        """Apply pending migrations, then the schema derived from the figure sets; returns
+        the migration versions applied now."""
+        newly = migrate(self.client, MIGRATIONS)
+        derived.apply(self.client)
+        return newly
 
     def insert(self, table: str, rows: list[list[Any]], columns: list[str]) -> None:
         self.client.insert(table, rows, column_names=columns)

@@ -2,36 +2,27 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import get_args
 
 from core.http import Problem
-from schemas import KINDS, AccessRequest, Delivery, Verification, VerificationStatus, areas, parties
+from schemas import KINDS, Report, VerificationStatus, areas, parties
+from schemas.weeks import is_week
 
 STATUSES = frozenset(
     status
-    for model in (Delivery, AccessRequest, Verification)
+    for model in get_args(get_args(Report)[0])  # every kind's model, from the union
+    if "status" in model.model_fields
     for status in get_args(model.model_fields["status"].annotation)
 )
 VERIFICATIONS = frozenset(get_args(VerificationStatus))
-
-_WEEK = re.compile(r"(\d{4})-W(\d{2})", re.ASCII)
 
 
 def check_week(week: str, where: str = "query") -> str:
     """``week`` if it is a valid ISO 8601 week; ``where`` is the parameter's place (query
     or path) named in the 422's ``loc``."""
-    match = _WEEK.fullmatch(week)  # not .match: "$" would let a trailing newline in
-    valid = False
-    if match:
-        try:
-            date.fromisocalendar(int(match.group(1)), int(match.group(2)), 1)
-            valid = True
-        except ValueError:
-            valid = False
-    if not valid:
+    if not is_week(week):
         raise Problem(
             422,
             f"week {week!r} is not an ISO 8601 week like 2016-W09",

@@ -5,36 +5,32 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from schemas.figures import ACCESS, COMPLIANCE, FigureSet
 from services.store.database import Database
+from services.store.derived import snapshot_table
 from services.store.params import check_week
 
-COMPLIANCE_COUNTS = ("violations", "violations_verified", "violations_exempt", "killed", "injured")
-ACCESS_COUNTS = (
-    "deliveries_completed", "deliveries_partial", "deliveries_blocked", "deliveries_cancelled",
-    "beneficiaries", "requests_submitted", "requests_approved", "requests_denied",
-    "requests_withdrawn",
-)  # fmt: skip
+COMPLIANCE_COUNTS = COMPLIANCE.names
+ACCESS_COUNTS = ACCESS.names
 
-WEEKLY_COMPLIANCE = """
-SELECT area, party, violations, violations_verified, violations_exempt, killed, injured
-FROM weekly_compliance_snapshots FINAL
-WHERE week = {week:String}
-  AND violations + violations_exempt > 0
-  AND ({area:String} = '' OR area = {area:String})
-  AND ({party:String} = '' OR party = {party:String})
-ORDER BY area, party
-"""
 
-WEEKLY_ACCESS = """
-SELECT area, deliveries_completed, deliveries_partial, deliveries_blocked, deliveries_cancelled,
-       beneficiaries, requests_submitted, requests_approved, requests_denied, requests_withdrawn
-FROM weekly_access_snapshots FINAL
-WHERE week = {week:String}
-  AND deliveries_completed + deliveries_partial + deliveries_blocked + deliveries_cancelled
-      + requests_submitted + requests_approved + requests_denied + requests_withdrawn > 0
-  AND ({area:String} = '' OR area = {area:String})
-ORDER BY area
-"""
+def listing(figures: FigureSet) -> str:
+    """The rows the API lists for one week of a figure set: the current snapshot of each
+    key with any current report, filtered by the keys (an empty filter matches all)."""
+    filters = "".join(
+        f"\n  AND ({{{k}:String}} = '' OR {k} = {{{k}:String}})" for k in figures.keys
+    )
+    return f"""
+SELECT {", ".join((*figures.keys, *figures.names))}
+FROM {snapshot_table(figures)} FINAL
+WHERE week = {{week:String}}
+  AND {figures.present_sql()}{filters}
+ORDER BY {", ".join(figures.keys)}
+"""  # noqa: S608 (figure and column names are our constants; values are bound parameters)
+
+
+WEEKLY_COMPLIANCE = listing(COMPLIANCE)
+WEEKLY_ACCESS = listing(ACCESS)
 
 # Recomputed from the canonical reports alone, for reconciliation with the stream.
 RECOMPUTED_COMPLIANCE = """

@@ -13,10 +13,11 @@ from schemas import (
     AlertDelivery,
     CanonicalReport,
     DeadLetter,
-    WeeklyAccess,
-    WeeklyCompliance,
     decode_envelope,
 )
+from schemas.figures import FIGURE_SETS, FigureSet
+from schemas.outputs import WEEKLY_RECORDS
+from services.store.derived import snapshot_table
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,7 @@ DEAD_LETTER_COLUMNS = [*DeadLetter.model_fields, "kafka_partition", "kafka_offse
 TABLES = {
     "raw_reports": RAW_COLUMNS,
     "canonical_reports": list(CanonicalReport.model_fields),
-    "weekly_compliance_snapshots": list(WeeklyCompliance.model_fields),
-    "weekly_access_snapshots": list(WeeklyAccess.model_fields),
+    **{snapshot_table(f): list(WEEKLY_RECORDS[f.name].model_fields) for f in FIGURE_SETS},
     "dead_letters": DEAD_LETTER_COLUMNS,
     "alerts": list(Alert.model_fields),
     "alert_deliveries": list(AlertDelivery.model_fields),
@@ -69,19 +69,20 @@ def canonical_row(value: bytes, _partition: int, _offset: int) -> list[Row]:
     return [Row("canonical_reports", [getattr(record, c) for c in TABLES["canonical_reports"]])]
 
 
+_FIGURE_SETS: dict[str, FigureSet] = {f.name: f for f in FIGURE_SETS}
+"""A metric record's ``type`` is the name of its figure set."""
+
+
 def metric_row(value: bytes, _partition: int, _offset: int) -> list[Row]:
     data = orjson.loads(value)
     if not isinstance(data, dict):
         raise ValueError(f"a metric snapshot is a JSON object, not {type(data).__name__}")
     kind = data.pop("type", None)
-    if kind == "compliance":
-        model: Any = WeeklyCompliance.model_validate(data)
-        table = "weekly_compliance_snapshots"
-    elif kind == "access":
-        model = WeeklyAccess.model_validate(data)
-        table = "weekly_access_snapshots"
-    else:
+    figures = _FIGURE_SETS.get(kind) if isinstance(kind, str) else None
+    if figures is None:
         raise ValueError(f"unknown metric snapshot type {kind!r}")
+    model = WEEKLY_RECORDS[figures.name].model_validate(data)
+    table = snapshot_table(figures)
     return [Row(table, [getattr(model, c) for c in TABLES[table]])]
 
 

@@ -15,7 +15,6 @@ from schemas import parse_report
 from schemas.reference import parties
 from services.demo.expectation import expected_metrics, headline
 from services.demo.scenario import Scenario, build_scenario
-from services.published import row_dict
 from tests.support.reference import weekly_metrics
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -141,14 +140,12 @@ def test_expectation_agrees_with_the_independent_reference_fold(scale: float) ->
     compliance, access = weekly_metrics(_envelopes(scenario), designated)
     expected = expected_metrics(scenario.latest_revisions())
     mine_compliance = {
-        (week, area, party): row_dict(row)
+        (week, area, party): row
         for week, rows in expected.compliance.items()
         for (area, party), row in rows.items()
     }
     mine_access = {
-        (week, area): row_dict(row)
-        for week, rows in expected.access.items()
-        for area, row in rows.items()
+        (week, area): row for week, rows in expected.access.items() for area, row in rows.items()
     }
     assert mine_compliance == compliance
     assert mine_access == access

@@ -5,10 +5,14 @@ synchronous route that uses it."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from pydantic import BaseModel
+
 from schemas import area_list, parties
+from schemas.figures import ACCESS, COMPLIANCE, FigureSet
 from schemas.weekly_report import (
     Access,
     BesiegedArea,
@@ -21,6 +25,7 @@ from schemas.weekly_report import (
     WeekAlert,
     WeeklyReport,
 )
+from schemas.weeks import previous_week, week_bounds
 from services.store.database import Database
 from services.store.weekly import sql
 
@@ -29,17 +34,14 @@ EXEMPT_LIMIT = 1000
 ALERT_LIMIT = 500
 
 
-def week_bounds(week: str) -> tuple[datetime, datetime]:
-    """[Monday 00:00, next Monday 00:00) in UTC of a valid ``YYYY-Www``."""
-    year, number = week.split("-W")
-    monday = date.fromisocalendar(int(year), int(number), 1)
-    start = datetime.combine(monday, time(), tzinfo=UTC)
-    return start, start + timedelta(days=7)
+def shown(figures: FigureSet, model: type[BaseModel]) -> tuple[str, ...]:
+    """The figures of a set that a report model shows under their own name: the report is
+    a curated selection, and a figure joins it by becoming a field of the model."""
+    return tuple(name for name in figures.names if name in model.model_fields)
 
 
-def iso_week(day: date) -> str:
-    year, number, _ = day.isocalendar()
-    return f"{year}-W{number:02d}"
+def _figures(row: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, int]:
+    return {name: int(row.get(name, 0)) for name in names}
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -54,42 +56,39 @@ def _utc(moment: datetime) -> datetime:
 def _violations(db: Database, week: str, previous: str) -> Violations:
     rows = db.rows(sql.VIOLATIONS, week=week, previous=previous)
     now = {r["party"]: r for r in rows if r["week"] == week}
-    before = {r["party"]: int(r["violations_sum"]) for r in rows if r["week"] == previous}
+    before = {r["party"]: int(r["violations"]) for r in rows if r["week"] == previous}
     names = parties()
+    figures = shown(COMPLIANCE, PartyViolations)
     items = []
-    active = {c for c, r in now.items() if r["violations_sum"]}
+    active = {c for c, r in now.items() if r["violations"]}
     active |= {c for c, n in before.items() if n}
     for code in active:
-        row = now.get(code, {})
-        count, verified = int(row.get("violations_sum", 0)), int(row.get("verified", 0))
+        row = _figures(now.get(code, {}), COMPLIANCE.names)
+        count, verified = row["violations"], row["violations_verified"]
         items.append(
             PartyViolations(
+                **{name: row[name] for name in figures},
                 party=code,
                 name=names[code].name if code in names else code,
-                violations=count,
                 previous_week=before.get(code, 0),
                 change=count - before.get(code, 0),
                 verified=verified,
                 verified_share=_share(verified, count),
-                killed=int(row.get("killed_sum", 0)),
-                injured=int(row.get("injured_sum", 0)),
             )
         )
     items.sort(key=lambda p: (-p.violations, -p.previous_week, p.party))
     count, previous_count = sum(p.violations for p in items), sum(p.previous_week for p in items)
     verified = sum(p.verified for p in items)
     total = PartyViolations(
+        **{name: sum(getattr(p, name) for p in items) for name in figures},
         party="total",
         name="All parties",
-        violations=count,
         previous_week=previous_count,
         change=count - previous_count,
         verified=verified,
         verified_share=_share(verified, count),
-        killed=sum(p.killed for p in items),
-        injured=sum(p.injured for p in items),
     )
-    exempt = sum(int(r["exempt_violations"]) for r in now.values())
+    exempt = sum(int(r["violations_exempt"]) for r in now.values())
     return Violations(parties=items, total=total, exempt=exempt)
 
 
@@ -107,20 +106,17 @@ def _besieged(db: Database, week: str, end: datetime, sunday: date) -> list[Besi
         for r in db.rows(sql.LAST_COMPLETED, areas=codes, end=end)
     }
     result = []
+    figures = shown(ACCESS, BesiegedArea)
     for area in besieged:
-        row: dict[str, Any] = counts.get(area.code, {})
+        row = _figures(counts.get(area.code, {}), ACCESS.names)
         day = last.get(area.code)
-        beneficiaries = int(row.get("beneficiaries", 0))
+        beneficiaries = row["beneficiaries"]
         result.append(
             BesiegedArea(
+                **{name: row[name] for name in figures},
                 area=area.code,
                 name=area.name,
                 governorate=area.governorate,
-                deliveries_completed=int(row.get("deliveries_completed", 0)),
-                deliveries_partial=int(row.get("deliveries_partial", 0)),
-                deliveries_blocked=int(row.get("deliveries_blocked", 0)),
-                deliveries_cancelled=int(row.get("deliveries_cancelled", 0)),
-                beneficiaries=beneficiaries,
                 people_in_need=area.people_in_need,
                 coverage=_share(beneficiaries, area.people_in_need),
                 last_completed_delivery=day,
@@ -130,17 +126,21 @@ def _besieged(db: Database, week: str, end: datetime, sunday: date) -> list[Besi
     return result
 
 
+def _requests(row: Mapping[str, Any], scope: str) -> RequestCounts:
+    """``submitted`` is every request, ``pending`` those whose status is still submitted;
+    the other statuses are shown under their own name where the model has a field."""
+    by_status = {}
+    for figure in sql.REQUEST_FIGURES:
+        (status,) = figure.statuses
+        by_status[status] = int(row[f"{scope}_{figure.name}"])
+    total, pending = sum(by_status.values()), by_status.pop("submitted")
+    named = {s: n for s, n in by_status.items() if s in RequestCounts.model_fields}
+    return RequestCounts(submitted=total, pending=pending, **named)
+
+
 def _access(db: Database, week: str) -> Access:
     (row,) = db.rows(sql.REQUESTS, week=week)
-    counts = {
-        scope: RequestCounts(
-            **{
-                status: int(row[f"{scope}_{status}"])
-                for status in ("submitted", "approved", "denied", "withdrawn", "pending")
-            }
-        )
-        for scope in ("week", "cumulative")
-    }
+    counts = {scope: _requests(row, scope) for scope in ("week", "cumulative")}
     cumulative = counts["cumulative"]
     return Access(
         week=counts["week"],
@@ -171,7 +171,7 @@ def weekly_report(db: Database, week: str, now: datetime | None = None) -> Weekl
     """The report of a valid ISO week (check it first with ``params.check_week``)."""
     start, end = week_bounds(week)
     sunday = (end - timedelta(days=1)).date()
-    previous = iso_week(start.date() - timedelta(days=7))
+    previous = previous_week(week)
     return WeeklyReport(
         week=week,
         previous_week=previous,

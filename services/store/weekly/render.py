@@ -13,12 +13,13 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from schemas.figures import FIGURE_SETS
 from schemas.reference import reference_source
-from schemas.weekly_report import WeeklyReport
+from schemas.weekly_report import BesiegedArea, PartyViolations, RequestCounts, WeeklyReport
 from services.store.weekly.formats import Format
 
 # (CSV column, HXL hashtag): one wide table, a `section` column says what a row is.
-COLUMNS: tuple[tuple[str, str], ...] = (
+_LISTED: tuple[tuple[str, str], ...] = (
     ("week", "#date+week"),
     ("period_start", "#date+start"),
     ("period_end", "#date+end"),
@@ -59,6 +60,27 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("late_reports", "#meta+reports+late+num"),
     ("revised_reports", "#meta+reports+revised+num"),
 )
+
+
+def _figure_columns(listed: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """A weekly figure the report's models show beyond the listed columns: a column of its
+    name, tagged ``#indicator`` with the name's words as HXL attributes (as the deliveries'
+    are), so that a figure added to a report model needs no edit here."""
+    listed_names = {name for name, _ in listed}
+    figures = {name for figure_set in FIGURE_SETS for name in figure_set.names}
+    fields = [
+        *PartyViolations.model_fields,
+        *BesiegedArea.model_fields,
+        *(f"requests_{name}" for name in RequestCounts.model_fields),  # see _rows
+    ]
+    return tuple(
+        (name, "#indicator+" + name.replace("_", "+") + "+num")
+        for name in dict.fromkeys(fields)
+        if name in figures and name not in listed_names
+    )
+
+
+COLUMNS = _LISTED + _figure_columns(_LISTED)
 
 
 def _rows(report: WeeklyReport) -> Iterator[dict[str, Any]]:

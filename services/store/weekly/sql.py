@@ -4,63 +4,77 @@ The counts are the stream's weekly metrics (the snapshot tables behind /v1/metri
 and /v1/metrics/access, CONTRACT section 3), so the report and the API cannot disagree and
 stay fast however many reports are stored. What needs single reports (the exempt list, the
 last completed delivery) reads the canonical reports: current revision, ``counts`` = not
-retracted, the same rows GET /v1/reports lists. /v1/verify proves the two agree."""
+retracted, the same rows GET /v1/reports lists. /v1/verify proves the two agree.
+
+Column lists, sums and report conditions are generated from the figure sets
+(schemas/figures.py); a summed column keeps its figure's name. Every name is a constant of
+ours; the values are bound parameters."""
 
 from __future__ import annotations
 
-VIOLATIONS = """
-SELECT week, party,
-       sum(violations) AS violations_sum,
-       sum(violations_verified) AS verified,
-       sum(killed) AS killed_sum,
-       sum(injured) AS injured_sum,
-       sum(violations_exempt) AS exempt_violations
-FROM weekly_compliance_snapshots FINAL
-WHERE week IN ({week:String}, {previous:String})
-GROUP BY week, party
-"""
+from schemas.figures import ACCESS, COMPLIANCE, Figure, FigureSet
+from services.store.derived import snapshot_table
 
-EXEMPT = """
+
+def _figure(figures: FigureSet, name: str) -> Figure:
+    (figure,) = (f for f in figures.figures if f.name == name)
+    return figure
+
+
+def _sums(names: tuple[str, ...]) -> str:
+    """``sum(x) AS x`` per name. Such a query must not name a figure in its WHERE:
+    ClickHouse would read the alias there, an aggregate, and refuse."""
+    return ", ".join(f"sum({n}) AS {n}" for n in names)
+
+
+REQUEST_FIGURES = ACCESS.counting("access_request")
+"""The access-request figures, one per status: together they count every request once."""
+
+
+def _request_sums() -> str:
+    """Each request figure in the week (``week_<name>``) and up to it (``cumulative_<name>``)."""
+    week = (f"sumIf({f.name}, week = {{week:String}}) AS week_{f.name}" for f in REQUEST_FIGURES)
+    cumulative = (f"sum({f.name}) AS cumulative_{f.name}" for f in REQUEST_FIGURES)
+    return ",\n       ".join((*week, *cumulative))
+
+
+VIOLATIONS = f"""
+SELECT week, party, {_sums(COMPLIANCE.names)}
+FROM {snapshot_table(COMPLIANCE)} FINAL
+WHERE week IN ({{week:String}}, {{previous:String}})
+GROUP BY week, party
+"""  # noqa: S608
+
+EXEMPT = f"""
 SELECT report_id, area, party, target, exempt_reason AS reason, occurred_at, killed, injured,
        verification
 FROM canonical_reports FINAL
-WHERE kind = 'violation' AND counts AND exempt AND week = {week:String}
+WHERE {_figure(COMPLIANCE, "violations_exempt").condition_sql()} AND counts
+  AND week = {{week:String}}
 ORDER BY occurred_at, report_id
-LIMIT {limit:UInt32}
-"""
+LIMIT {{limit:UInt32}}
+"""  # noqa: S608
 
-DELIVERIES = """
-SELECT area, deliveries_completed, deliveries_partial, deliveries_blocked, deliveries_cancelled,
-       beneficiaries
-FROM weekly_access_snapshots FINAL
-WHERE week = {week:String} AND area IN {areas:Array(String)}
-"""
+DELIVERIES = f"""
+SELECT area, {", ".join(ACCESS.names)}
+FROM {snapshot_table(ACCESS)} FINAL
+WHERE week = {{week:String}} AND area IN {{areas:Array(String)}}
+"""  # noqa: S608
 
-LAST_COMPLETED = """
+LAST_COMPLETED = f"""
 SELECT area, max(occurred_at) AS last_completed
 FROM canonical_reports FINAL
-WHERE kind = 'delivery' AND status = 'completed' AND counts AND area IN {areas:Array(String)}
-  AND occurred_at < {end:DateTime64(3, 'UTC')}
+WHERE {_figure(ACCESS, "deliveries_completed").condition_sql()} AND counts
+  AND area IN {{areas:Array(String)}} AND occurred_at < {{end:DateTime64(3, 'UTC')}}
 GROUP BY area
-"""
+"""  # noqa: S608
 
 # Week strings of one width order like the weeks themselves.
-REQUESTS = """
-SELECT sumIf(requests_submitted + requests_approved + requests_denied + requests_withdrawn,
-             week = {week:String}) AS week_submitted,
-       sumIf(requests_approved, week = {week:String}) AS week_approved,
-       sumIf(requests_denied, week = {week:String}) AS week_denied,
-       sumIf(requests_withdrawn, week = {week:String}) AS week_withdrawn,
-       sumIf(requests_submitted, week = {week:String}) AS week_pending,
-       sum(requests_submitted + requests_approved + requests_denied + requests_withdrawn)
-           AS cumulative_submitted,
-       sum(requests_approved) AS cumulative_approved,
-       sum(requests_denied) AS cumulative_denied,
-       sum(requests_withdrawn) AS cumulative_withdrawn,
-       sum(requests_submitted) AS cumulative_pending
-FROM weekly_access_snapshots FINAL
-WHERE week <= {week:String}
-"""
+REQUESTS = f"""
+SELECT {_request_sums()}
+FROM {snapshot_table(ACCESS)} FINAL
+WHERE week <= {{week:String}}
+"""  # noqa: S608
 
 ALERTS = """
 SELECT fingerprint, rule, area, party, state, severity, summary, starts_at, updated_at,
