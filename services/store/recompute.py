@@ -54,7 +54,7 @@ _CURRENT_COLUMNS = ("revision", "kind", "occurred_at", "received_at", "area", "r
 
 # The fold (CONTRACT sections 2 and 6) and the classification, as common table
 # expressions ending in ``classified``: one row per current, non-retracted report of a
-# counted kind. Every value is a bound parameter (see :func:`_parameters`).
+# counted kind. Every value is a bound parameter (see :func:`parameters`).
 _FOLD = f"""
 received AS (
     SELECT report_id, revision, kind, org, received_at, occurred_at, area, retracted,
@@ -169,7 +169,7 @@ LIMIT {{limit:UInt32}}
 """  # noqa: S608
 
 
-def _parameters(as_of: datetime | None, week: str | None) -> dict[str, Any]:
+def parameters(as_of: datetime | None, week: str | None) -> dict[str, Any]:
     """The bound values every recomputation query reads; designated parties come from the
     reference data, never from SQL text."""
     return {
@@ -189,7 +189,7 @@ def classified_reports(
 ) -> list[dict[str, Any]]:
     """Every current, non-retracted report of a counted kind as the raw log classifies it
     (week, area, party, exempt, verification, counts), in event-time order."""
-    return db.rows(CLASSIFIED, **_parameters(as_of, week))
+    return db.rows(CLASSIFIED, **parameters(as_of, week))
 
 
 def _rows(figures: FigureSet, cells: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -213,7 +213,7 @@ def recompute(
 ) -> dict[str, list[dict[str, Any]]]:
     """``{"compliance": rows, "access": rows}`` counted from the raw log alone: every week,
     or one; with ``as_of``, from the records received up to then."""
-    cells = db.rows(CELLS, **_parameters(as_of, week))
+    cells = db.rows(CELLS, **parameters(as_of, week))
     return {figures.name: _rows(figures, cells) for figures in FIGURE_SETS}
 
 
@@ -238,10 +238,10 @@ def _keyed(
     return {tuple(str(r[k]) for k in keys): {n: int(r[n]) for n in figures.names} for r in rows}
 
 
-def _misclassified(db: Database, parameters: Mapping[str, Any]) -> tuple[int, list[Any]]:
+def _misclassified(db: Database, bound: Mapping[str, Any]) -> tuple[int, list[Any]]:
     """(how many, the first ones): reports whose stream classification (canonical_reports)
     differs from the raw log's, or that only one of the two counts."""
-    rows = db.rows(MISCLASSIFIED, **parameters, limit=MISCLASSIFIED_LIMIT)
+    rows = db.rows(MISCLASSIFIED, **bound, limit=MISCLASSIFIED_LIMIT)
     listed = [
         {
             "report_id": r["id"],
@@ -258,13 +258,13 @@ def verify(db: Database, week: str | None = None) -> dict[str, Any]:
     once (or one): ``{"weeks", "ok", "differences", "misclassified",
     "misclassified_total"}``. ``ok`` says whether every published figure is right;
     ``misclassified`` names the reports whose stream classification is wrong."""
-    parameters = _parameters(None, week)
+    bound = parameters(None, week)
     recounted = recompute(db, week=week)
     differences: list[dict[str, Any]] = []
-    weeks: set[str] = set() if week is None else {parameters["week"]}
+    weeks: set[str] = set() if week is None else {bound["week"]}
     for figures in FIGURE_SETS:
         keys = figures.keys
-        streamed = _keyed(figures, db.rows(SNAPSHOTS[figures.name], week=parameters["week"]))
+        streamed = _keyed(figures, db.rows(SNAPSHOTS[figures.name], week=bound["week"]))
         counted = _keyed(figures, recounted[figures.name])
         weeks |= {key[0] for key in (*streamed, *counted)}
         for key in set(streamed) | set(counted):
@@ -280,7 +280,7 @@ def verify(db: Database, week: str | None = None) -> dict[str, Any]:
                 )
     order = {METRICS[s.name]: i for i, s in enumerate(FIGURE_SETS)}
     differences.sort(key=lambda d: (d["week"], order[d["metric"]], tuple(d["key"].values())))
-    total, misclassified = _misclassified(db, parameters)
+    total, misclassified = _misclassified(db, bound)
     return {
         "weeks": sorted(weeks),
         "ok": not differences,
