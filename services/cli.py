@@ -135,10 +135,21 @@ def verify(
         str | None, typer.Option("--week", help="One ISO week (YYYY-Www); default: all.")
     ] = None,
 ) -> None:
-    """Recount the weekly metrics from the canonical reports; exit 1 on any difference."""
+    """Recount the weekly metrics from the raw log of reports; exit 1 on any difference."""
     from services.verify import reconcile
 
     result = reconcile(_settings(), week)
+    misclassified = result.get("misclassified", [])
+    if misclassified:
+        table = Table(title="reports the stream classifies differently from the raw log")
+        for column in ("report_id", "streamed", "recounted"):
+            table.add_column(column)
+        for m in misclassified:
+            table.add_row(m["report_id"], str(m["streamed"]), str(m["recounted"]))
+        out.print(table)
+        total = result.get("misclassified_total", len(misclassified))
+        if total > len(misclassified):
+            out.print(f"… and {total - len(misclassified)} more")
     if result["ok"]:
         out.print(f"verified {len(result['weeks'])} week(s): the stream and the recount agree")
         return

@@ -1,5 +1,6 @@
-"""`truce verify`: the stream's weekly metrics against a SQL recount of the canonical
-reports, through the running query service or, when none runs, ClickHouse directly."""
+"""`truce verify`: the stream's weekly metrics against a SQL recount from the raw log (the
+store's copy of every record of the reports topic, classified again without the stream),
+through the running query service or, when none runs, ClickHouse directly."""
 
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ def _service_answers(settings: Settings) -> bool:
 
 
 def reconcile(settings: Settings, week: str | None) -> dict[str, Any]:
-    """``{"weeks", "ok", "differences"}`` as GET /v1/verify answers it."""
+    """``{"weeks", "ok", "differences", "misclassified", "misclassified_total"}`` as
+    GET /v1/verify answers it."""
     if _service_answers(settings):
         params = {"week": week} if week else {}
         headers = {"Authorization": f"Bearer {operator_key(settings)}"}
@@ -44,12 +46,12 @@ def reconcile(settings: Settings, week: str | None) -> dict[str, Any]:
             raise TruceError(f"verification failed: {detail}", hint="check the week format")
         result: dict[str, Any] = response.json()
         return result
-    from services.store import queries
+    from services.store import recompute
     from services.store.database import Database
 
     db = Database(settings.clickhouse_url)
     try:
         db.migrate()
-        return queries.verify(db, week or None)
+        return recompute.verify(db, week or None)
     finally:
         db.close()

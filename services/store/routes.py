@@ -12,7 +12,7 @@ from core.http import Problem
 from core.keys import ApiKey, Role
 from schemas import area_list, party_list
 from schemas.weekly_report import WeeklyReport
-from services.store import queries
+from services.store import queries, recompute
 from services.store.params import (
     check_area,
     check_party,
@@ -88,9 +88,9 @@ def weekly_report(
     return Response(body, media_type=fmt.media_type, headers=headers)
 
 
-@router.get("/v1/verify", summary="Reconcile the stream's metrics with a SQL recount")
+@router.get("/v1/verify", summary="Reconcile the stream's metrics with a raw-log recount")
 def verify(st: State, _key: Reader, week: str | None = None) -> dict[str, Any]:
-    return queries.verify(st.db, week)
+    return recompute.verify(st.db, week)
 
 
 @router.get("/v1/reports", summary="The current reports behind a number (drill-down)")

@@ -21,10 +21,12 @@ from core.settings import Settings
 from schemas import (
     Alert,
     CanonicalReport,
+    ReportEnvelope,
     TopicNames,
     WeeklyAccess,
     WeeklyCompliance,
     area_list,
+    encode_envelope,
     make_envelope,
     parse_report,
     party_list,
@@ -33,7 +35,7 @@ from services.store.queries import ACCESS_COUNTS, COMPLIANCE_COUNTS
 from services.store.state import StoreState
 from tests.support.ingest import violation
 from tests.support.problems import assert_problem
-from tests.support.store_seed import in_process_store, publish_records
+from tests.support.store_seed import in_process_store, publish_records, raw_log
 
 pytestmark = pytest.mark.integration
 
@@ -177,6 +179,22 @@ def api(
                         snapshots=SNAPSHOTS, alerts=ALERTS)  # fmt: skip
 
     home = tmp_path_factory.mktemp("store-home")
+    with in_process_store(bootstrap, clickhouse_root, home, seed) as running:
+        yield Api(running.client, running.keys, running.settings, running.store, running.names)
+
+
+@pytest.fixture(scope="module")
+def checked(
+    bootstrap: str, clickhouse_root: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Api]:
+    """A store whose raw log is the one the canonical reports were classified from, with
+    the snapshots above (W09 right, W10 and W12 wrong): what /v1/verify recounts."""
+
+    def seed(bootstrap: str, names: TopicNames) -> None:
+        publish_records(bootstrap, names, envelopes=raw_log(CANONICAL, RECEIVED),
+                        canonical=CANONICAL, snapshots=SNAPSHOTS)  # fmt: skip
+
+    home = tmp_path_factory.mktemp("verify-home")
     with in_process_store(bootstrap, clickhouse_root, home, seed) as running:
         yield Api(running.client, running.keys, running.settings, running.store, running.names)
 
@@ -361,13 +379,14 @@ def test_unknown_area_or_party_is_422(api: Api) -> None:
 
 
 # -- reconciliation ------------------------------------------------------------------------
-def test_verify_is_ok_when_snapshots_and_canonical_reports_agree(api: Api) -> None:
-    body = api.get("/v1/verify", "monitor", week=W09).json()
-    assert body == {"weeks": [W09], "ok": True, "differences": []}
+def test_verify_is_ok_when_snapshots_and_the_raw_log_agree(checked: Api) -> None:
+    body = checked.get("/v1/verify", "monitor", week=W09).json()
+    assert body == {"weeks": [W09], "ok": True, "differences": [], "misclassified": [],
+                    "misclassified_total": 0}  # fmt: skip
 
 
-def test_verify_lists_a_snapshot_that_disagrees(api: Api) -> None:
-    body = api.get("/v1/verify", "monitor", week=W10).json()
+def test_verify_lists_a_snapshot_that_disagrees(checked: Api) -> None:
+    body = checked.get("/v1/verify", "monitor", week=W10).json()
     counts = dict.fromkeys(COMPLIANCE_COUNTS, 0)
     assert body == {
         "weeks": [W10],
@@ -381,13 +400,15 @@ def test_verify_lists_a_snapshot_that_disagrees(api: Api) -> None:
                 "recounted": {**counts, "violations": 1, "killed": 1},
             }
         ],
+        "misclassified": [],
+        "misclassified_total": 0,
     }
 
 
-def test_verify_of_every_week_finds_every_difference(api: Api) -> None:
+def test_verify_of_every_week_finds_every_difference(checked: Api) -> None:
     """Without ``week`` every week with data is checked, including a week that only has a
-    (wrong) snapshot and no canonical report at all."""
-    body = api.get("/v1/verify", "admin").json()
+    (wrong) snapshot and no report at all."""
+    body = checked.get("/v1/verify", "admin").json()
     assert body["ok"] is False
     assert [w for w in body["weeks"] if w != W11] == [W09, W10, W12]  # W11: the test below
     found = [(d["metric"], d["week"], d["key"]) for d in body["differences"] if d["week"] != W11]
@@ -400,11 +421,30 @@ def test_verify_of_every_week_finds_every_difference(api: Api) -> None:
     assert stray["streamed"]["deliveries_completed"] == 1
 
 
+def test_verify_lists_the_reports_the_stream_classifies_differently(checked: Api) -> None:
+    """The raw log says a report of W11 is exempt (its perpetrator is designated), and so
+    does the published row; the stream's canonical report says it is not."""
+    report = canonical("w11-isil", W11, area="jobar", party="isil")
+    publish(checked, *raw_log([report], RECEIVED), report,
+            compliance(W11, "jobar", "isil", 9, 0, 0, 1, 0, 0))  # fmt: skip
+    eventually("the misclassified report", lambda: checked.get("/v1/verify", "monitor",
+               week=W11).json()["misclassified"])  # fmt: skip
+    body = checked.get("/v1/verify", "monitor", week=W11).json()
+    assert (body["ok"], body["misclassified_total"]) == (True, 1)  # the figures are right
+    (wrong,) = body["misclassified"]
+    assert wrong["report_id"] == "w11-isil"
+    assert wrong["streamed"] == {**wrong["recounted"], "exempt": False}
+    assert wrong["recounted"]["exempt"] is True
+
+
 def publish(api: Api, *models: Any) -> None:
     producer = durable_producer(api.settings.bootstrap_servers)
     try:
         for model in models:
-            if isinstance(model, CanonicalReport):
+            if isinstance(model, ReportEnvelope):
+                topic, key = api.names.reports, model.report.report_id
+                value = encode_envelope(model).decode()
+            elif isinstance(model, CanonicalReport):
                 topic, key, value = api.names.events, model.report_id, model.model_dump_json()
             elif isinstance(model, WeeklyCompliance):
                 topic, key = (
@@ -427,14 +467,15 @@ def eventually(what: str, check: Any, timeout_s: float = 15) -> None:
         time.sleep(0.1)
 
 
-def test_verify_follows_the_snapshots_as_they_arrive(api: Api) -> None:
-    publish(
-        api,
-        canonical("w11-v1", W11, area="douma", party="ru", killed=4, injured=2),
-        compliance(W11, "douma", "ru", 100, 1, 0, 0, 4, 2),
-    )
+def test_verify_follows_the_snapshots_as_they_arrive(checked: Api) -> None:
+    api = checked
+    report = canonical("w11-v1", W11, area="douma", party="ru", killed=4, injured=2)
+    publish(api, *raw_log([report], RECEIVED), report,
+            compliance(W11, "douma", "ru", 100, 1, 0, 0, 4, 2))  # fmt: skip
     eventually("the W11 row", lambda: api.get("/v1/metrics/weekly", "monitor", week=W11)
                .json()["rows"])  # fmt: skip
+    eventually("the raw record", lambda: api.get("/v1/reports/w11-v1", "monitor")
+               .json().get("revisions"))  # fmt: skip
     assert api.get("/v1/verify", "monitor", week=W11).json()["ok"] is True
     publish(api, compliance(W11, "douma", "ru", 101, 1, 0, 0, 5, 2))  # the stream is wrong
     eventually("the difference", lambda: not api.get("/v1/verify", "monitor", week=W11)

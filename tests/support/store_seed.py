@@ -177,22 +177,68 @@ ALERTS = [
 WEEK_ALERTS = ["a-long", "a-ended", "a-new"]  # by start
 
 
-def envelope(report_id: str, revision: int, occurred: str, received: str) -> ReportEnvelope:
-    body = violation(report_id, occurred_at=at(occurred).isoformat(), revision=revision)
+def envelope(
+    report_id: str, revision: int, occurred: str, received: str, **fields: Any
+) -> ReportEnvelope:
+    body = violation(report_id, occurred_at=at(occurred).isoformat(), revision=revision,
+                     **fields)  # fmt: skip
     return make_envelope(parse_report(body), org="sarc", key_name="sarc-1",
                          received_at=at(received))  # fmt: skip
 
 
+def _body(report: CanonicalReport, revision: int, retracted: bool) -> dict[str, Any]:
+    common = {"report_id": report.report_id, "revision": revision, "kind": report.kind,
+              "occurred_at": report.occurred_at.isoformat(), "retracted": retracted,
+              "area": report.area}  # fmt: skip
+    if report.kind == "violation":
+        return violation(**common, perpetrator=report.party, target=report.target,
+                         category=report.category, killed=report.killed,
+                         injured=report.injured)  # fmt: skip
+    if report.kind == "delivery":
+        return {**common, "agency": "WFP", "modality": "convoy", "status": report.status,
+                "beneficiaries": report.beneficiaries}  # fmt: skip
+    return {**common, "status": report.status}
+
+
+def raw_log(reports: Sequence[CanonicalReport], received: datetime) -> list[ReportEnvelope]:
+    """The records of the reports topic the stream classified these canonical reports from
+    (revisions 1 to the current one, verifications, designations), all received at
+    ``received``: what `truce verify` recounts them from."""
+
+    def sent(body: dict[str, Any], org: str) -> ReportEnvelope:
+        return make_envelope(parse_report(body), org=org, key_name=f"{org}-1",
+                             received_at=received)  # fmt: skip
+
+    log: list[ReportEnvelope] = []
+    for report in reports:
+        for revision in range(1, report.revision + 1):
+            retracted = report.retracted and revision == report.revision
+            log.append(sent(_body(report, revision, retracted), report.org))
+        if report.verification != "unverified":
+            log.append(sent({"report_id": f"ver-{report.report_id}", "kind": "verification",
+                             "occurred_at": report.occurred_at.isoformat(),
+                             "subject": report.report_id, "status": report.verification},
+                            "taskforce"))  # fmt: skip
+        designation = report.exempt_reason.removeprefix("designation:")
+        if designation != report.exempt_reason:
+            log.append(sent({"report_id": designation, "kind": "designation",
+                             "occurred_at": report.occurred_at.isoformat(),
+                             "area": report.area, "party": "isil"}, "taskforce"))  # fmt: skip
+    return log
+
+
 # Arrivals: one late report (W08, received in W09) sent twice, on time, revised, next week.
+# Received after the week, the records behind the canonical reports change none of them.
 ENVELOPES = [
     envelope("late-1", 1, "02-26", "03-01"),
     envelope("late-1", 1, "02-26", "03-01"),  # redelivered: still one report
     envelope("prompt-1", 1, "02-26", "02-27"),
-    envelope("this-week-1", 1, "03-01", "03-02"),
+    envelope("v-gos-2", 1, "03-03", "03-04", area="daraya", killed=0, injured=1),
     envelope("rev-1", 2, "02-20", "03-03"),
     envelope("rev-1", 3, "02-20", "03-04"),
     envelope("rev-2", 2, "02-20", "02-28"),  # revised before the week
     envelope("late-2", 1, "02-20", "03-08"),  # arrives after the week
+    *raw_log(CANONICAL, at("03-20")),
 ]
 LATE_REPORTS, REVISED_REPORTS = 1, 1
 

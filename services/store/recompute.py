@@ -1,0 +1,287 @@
+"""The raw-log recomputation: every weekly figure counted again in SQL from the store's copy
+of the reports topic (``raw_reports``), folding revisions and classifying reports by
+CONTRACT sections 2, 3 and 6 on its own.
+
+It trusts nothing the stream decided (no ``canonical_reports`` column, no snapshot), so a
+classification bug in the stream shows up as a difference in :func:`verify`. It shares no
+code with the stream's logic, only the definitions of the figures (``schemas.figures``)
+and of the week (``schemas.weeks``). ``as_of`` restricts it to the records received by
+then: what was known at that moment, designations and verifications included.
+
+One pass: the fold, the classification and one grouped aggregate per query, for every
+week at once; no per-week or per-report loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, Final
+
+from schemas import parties
+from schemas.figures import ACCESS, COMPLIANCE, COUNTED_KINDS, FIGURE_SETS, FigureSet
+from schemas.weeks import iso_week_sql
+from services.store.database import Database
+from services.store.derived import snapshot_table
+from services.store.params import check_week
+
+VIOLATION: Final = "violation"
+VERIFICATION: Final = "verification"
+DESIGNATION: Final = "designation"
+UNVERIFIED: Final = "unverified"
+"""The verification status of a violation no current verification judges."""
+
+MISCLASSIFIED_LIMIT: Final = 100
+"""How many disagreeing reports :func:`verify` lists (their total is always given)."""
+
+METRICS: Final[Mapping[str, str]] = {COMPLIANCE.name: "weekly", ACCESS.name: "access"}
+"""A figure set's name in verify's differences: the endpoint its rows are served by."""
+
+CELL_KEYS: Final[tuple[str, ...]] = tuple(
+    dict.fromkeys(k for s in FIGURE_SETS for k in ("week", *s.keys))
+)
+"""The finest grouping every figure set's rows are sums of: (week, area, party)."""
+
+# The first record of a report in log order (its owner), and the record that decides a
+# (report_id, revision): the owner's first one. Later copies are duplicates or conflicts.
+_LOG_ORDER = "(kafka_partition, kafka_offset)"
+_CURRENT_FIRST = "(-toInt64(revision), kafka_partition, kafka_offset)"
+_CURRENT_COLUMNS = ("revision", "kind", "occurred_at", "received_at", "area", "retracted",
+                    "report_json")  # fmt: skip
+
+# The fold (CONTRACT sections 2 and 6) and the classification, as common table
+# expressions ending in ``classified``: one row per current, non-retracted report of a
+# counted kind. Every value is a bound parameter (see :func:`parameters`).
+_FOLD = f"""
+received AS (
+    SELECT report_id, revision, kind, org, received_at, occurred_at, area, retracted,
+           report_json, kafka_partition, kafka_offset,
+           argMin(org, {_LOG_ORDER}) OVER (PARTITION BY report_id) AS owner
+    FROM raw_reports FINAL
+    WHERE isNull({{as_of:Nullable(DateTime64(3, 'UTC'))}})
+       OR received_at <= {{as_of:Nullable(DateTime64(3, 'UTC'))}}
+),
+current AS (
+    SELECT report_id, any(owner) AS owned_by,
+           argMin(tuple({", ".join(_CURRENT_COLUMNS)}), {_CURRENT_FIRST}) AS top
+    FROM received
+    WHERE org = owner
+    GROUP BY report_id
+),
+live AS (
+    SELECT report_id, owned_by AS org,
+           {", ".join(f"top.{i} AS {c}" for i, c in enumerate(_CURRENT_COLUMNS, 1))}
+    FROM current
+    WHERE NOT top.{_CURRENT_COLUMNS.index("retracted") + 1}
+),
+verdicts AS (
+    SELECT JSONExtractString(report_json, 'subject') AS subject,
+           argMax(JSONExtractString(report_json, 'status'), (occurred_at, report_id)) AS verdict
+    FROM live
+    WHERE kind = {{verification_kind:String}}
+    GROUP BY subject
+),
+designations AS (
+    SELECT area,
+           groupArray(tuple(occurred_at, parseDateTime64BestEffortOrNull(
+               JSONExtractString(report_json, 'effective_to'), 3, 'UTC'))) AS periods
+    FROM live
+    WHERE kind = {{designation_kind:String}}
+    GROUP BY area
+),
+facts AS (
+    SELECT report_id, kind, revision, org, occurred_at, received_at, area,
+           {iso_week_sql("occurred_at")} AS week,
+           JSONExtractString(report_json, 'perpetrator') AS party,
+           JSONExtractString(report_json, 'target') AS target,
+           JSONExtractString(report_json, 'status') AS status,
+           toUInt32(JSONExtractUInt(report_json, 'killed')) AS killed,
+           toUInt32(JSONExtractUInt(report_json, 'injured')) AS injured,
+           toUInt64(JSONExtractUInt(report_json, 'beneficiaries')) AS beneficiaries
+    FROM live
+    WHERE kind IN {{counted:Array(String)}}
+      AND ({{week:String}} = '' OR week = {{week:String}})
+),
+classified AS (
+    SELECT f.report_id AS report_id, f.kind AS kind, f.revision AS revision, f.org AS org,
+           f.occurred_at AS occurred_at, f.received_at AS received_at, f.week AS week,
+           f.area AS area, f.party AS party, f.target AS target, f.status AS status,
+           f.killed AS killed, f.injured AS injured, f.beneficiaries AS beneficiaries,
+           toBool(f.kind = {{violation_kind:String}} AND (
+               has({{designated:Array(String)}}, f.party)
+               OR has({{designated:Array(String)}}, f.target)
+               OR arrayExists(p -> p.1 <= f.occurred_at
+                                   AND (isNull(p.2) OR f.occurred_at < p.2), d.periods)
+           )) AS exempt,
+           if(f.kind = {{violation_kind:String}},
+              if(v.verdict = '', {{unverified:String}}, v.verdict), '') AS verification
+    FROM facts AS f
+    LEFT JOIN verdicts AS v ON v.subject = f.report_id
+    LEFT JOIN designations AS d ON d.area = f.area
+)
+"""  # noqa: S608 (constants of ours; every value is a bound parameter)
+
+CLASSIFIED = f"""
+WITH {_FOLD}
+SELECT report_id, kind, revision, org, occurred_at, received_at, week, area, party, target,
+       status, killed, injured, beneficiaries, exempt, verification
+FROM classified
+ORDER BY occurred_at, report_id
+"""  # noqa: S608 (constants of ours; every value is a bound parameter)
+
+CELLS = f"""
+WITH {_FOLD}
+SELECT {", ".join(CELL_KEYS)},
+       {COMPLIANCE.sql()},
+       {ACCESS.sql()}
+FROM classified
+GROUP BY {", ".join(CELL_KEYS)}
+"""  # noqa: S608
+
+# What verify compares per report: the columns the figures read, plus the row they land in.
+_COMPARED = ("kind", "week", "area", "party", "status", "exempt", "verification", "killed",
+             "injured", "beneficiaries")  # fmt: skip
+MISCLASSIFIED = f"""
+WITH {_FOLD},
+streamed AS (
+    SELECT report_id, {", ".join(c for c in _COMPARED if c != "verification")},
+           if(kind = {{violation_kind:String}}, canonical.verification, '') AS verification
+    FROM canonical_reports AS canonical FINAL
+    WHERE counts AND kind IN {{counted:Array(String)}}
+      AND ({{week:String}} = '' OR week = {{week:String}})
+)
+SELECT *, count() OVER () AS total
+FROM (
+    SELECT if(s.report_id = '', c.report_id, s.report_id) AS id,
+           s.report_id != '' AS in_stream, c.report_id != '' AS in_log,
+           {", ".join(f"s.{c} AS streamed_{c}, c.{c} AS recounted_{c}" for c in _COMPARED)}
+    FROM streamed AS s
+    FULL OUTER JOIN classified AS c ON s.report_id = c.report_id
+    WHERE s.report_id = '' OR c.report_id = ''
+       OR tuple({", ".join(f"s.{c}" for c in _COMPARED)})
+          != tuple({", ".join(f"c.{c}" for c in _COMPARED)})
+)
+ORDER BY id  -- (the total is taken in an outer query: chDB 26 loops planning it inside)
+LIMIT {{limit:UInt32}}
+"""  # noqa: S608
+
+
+def parameters(as_of: datetime | None, week: str | None) -> dict[str, Any]:
+    """The bound values every recomputation query reads; designated parties come from the
+    reference data, never from SQL text."""
+    return {
+        "as_of": as_of,
+        "week": check_week(week) if week is not None else "",
+        "counted": sorted(COUNTED_KINDS),
+        "designated": sorted(code for code, party in parties().items() if party.designated),
+        "violation_kind": VIOLATION,
+        "verification_kind": VERIFICATION,
+        "designation_kind": DESIGNATION,
+        "unverified": UNVERIFIED,
+    }
+
+
+def classified_reports(
+    db: Database, as_of: datetime | None = None, week: str | None = None
+) -> list[dict[str, Any]]:
+    """Every current, non-retracted report of a counted kind as the raw log classifies it
+    (week, area, party, exempt, verification, counts), in event-time order."""
+    return db.rows(CLASSIFIED, **parameters(as_of, week))
+
+
+def _rows(figures: FigureSet, cells: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """A figure set's rows, summed from the cells over the keys it does not have, and only
+    the rows with a current report (:meth:`FigureSet.present`)."""
+    keys = ("week", *figures.keys)
+    totals: dict[tuple[Any, ...], dict[str, int]] = {}
+    for cell in cells:
+        row = totals.setdefault(tuple(cell[k] for k in keys), figures.zero())
+        for name in figures.names:
+            row[name] += int(cell[name])
+    return [
+        {**dict(zip(keys, key, strict=True)), **row}
+        for key, row in sorted(totals.items())
+        if figures.present(row)
+    ]
+
+
+def recompute(
+    db: Database, as_of: datetime | None = None, week: str | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """``{"compliance": rows, "access": rows}`` counted from the raw log alone: every week,
+    or one; with ``as_of``, from the records received up to then."""
+    cells = db.rows(CELLS, **parameters(as_of, week))
+    return {figures.name: _rows(figures, cells) for figures in FIGURE_SETS}
+
+
+def snapshot_sql(figures: FigureSet) -> str:
+    """The stream's published rows of a figure set (highest version, present rows)."""
+    keys = ("week", *figures.keys)
+    return f"""
+SELECT {", ".join((*keys, *figures.names))}
+FROM {snapshot_table(figures)} FINAL
+WHERE ({{week:String}} = '' OR week = {{week:String}}) AND {figures.present_sql()}
+ORDER BY {", ".join(keys)}
+"""  # noqa: S608
+
+
+SNAPSHOTS: Final[Mapping[str, str]] = {s.name: snapshot_sql(s) for s in FIGURE_SETS}
+
+
+def _keyed(
+    figures: FigureSet, rows: Iterable[Mapping[str, Any]]
+) -> dict[tuple[Any, ...], dict[str, int]]:
+    keys = ("week", *figures.keys)
+    return {tuple(str(r[k]) for k in keys): {n: int(r[n]) for n in figures.names} for r in rows}
+
+
+def _misclassified(db: Database, bound: Mapping[str, Any]) -> tuple[int, list[Any]]:
+    """(how many, the first ones): reports whose stream classification (canonical_reports)
+    differs from the raw log's, or that only one of the two counts."""
+    rows = db.rows(MISCLASSIFIED, **bound, limit=MISCLASSIFIED_LIMIT)
+    listed = [
+        {
+            "report_id": r["id"],
+            "streamed": {c: r[f"streamed_{c}"] for c in _COMPARED} if r["in_stream"] else None,
+            "recounted": {c: r[f"recounted_{c}"] for c in _COMPARED} if r["in_log"] else None,
+        }
+        for r in rows
+    ]
+    return (int(rows[0]["total"]) if rows else 0), listed
+
+
+def verify(db: Database, week: str | None = None) -> dict[str, Any]:
+    """The stream's published weekly rows against the raw-log recomputation, every week at
+    once (or one): ``{"weeks", "ok", "differences", "misclassified",
+    "misclassified_total"}``. ``ok`` says whether every published figure is right;
+    ``misclassified`` names the reports whose stream classification is wrong."""
+    bound = parameters(None, week)
+    recounted = recompute(db, week=week)
+    differences: list[dict[str, Any]] = []
+    weeks: set[str] = set() if week is None else {bound["week"]}
+    for figures in FIGURE_SETS:
+        keys = figures.keys
+        streamed = _keyed(figures, db.rows(SNAPSHOTS[figures.name], week=bound["week"]))
+        counted = _keyed(figures, recounted[figures.name])
+        weeks |= {key[0] for key in (*streamed, *counted)}
+        for key in set(streamed) | set(counted):
+            if streamed.get(key) != counted.get(key):
+                differences.append(
+                    {
+                        "metric": METRICS[figures.name],
+                        "week": key[0],
+                        "key": dict(zip(keys, key[1:], strict=True)),
+                        "streamed": streamed.get(key),
+                        "recounted": counted.get(key),
+                    }
+                )
+    order = {METRICS[s.name]: i for i, s in enumerate(FIGURE_SETS)}
+    differences.sort(key=lambda d: (d["week"], order[d["metric"]], tuple(d["key"].values())))
+    total, misclassified = _misclassified(db, bound)
+    return {
+        "weeks": sorted(weeks),
+        "ok": not differences,
+        "differences": differences,
+        "misclassified": misclassified,
+        "misclassified_total": total,
+    }
