@@ -25,6 +25,7 @@ from schemas.outputs import (
 )
 from schemas.reference import Area, Party, area_list, areas, parties, party_list
 from schemas.reports import (
+    AREA_KINDS,
     FIELD_KINDS,
     KINDS,
     PRIVILEGED_KINDS,
@@ -62,6 +63,7 @@ from schemas.upcasters import SCHEMA_VERSION, UPCASTERS, SchemaVersionError, upc
 __all__ = [
     "ACCESS",
     "ALERTS",
+    "AREA_KINDS",
     "COMPLIANCE",
     "COUNTED_KINDS",
     "DEADLETTER",

@@ -154,6 +154,14 @@ Report = Annotated[
     Field(discriminator="kind"),
 ]
 REPORT_ADAPTER: Final[TypeAdapter[Report]] = TypeAdapter(Report)
+MODELS: Final[tuple[type[ReportBase], ...]] = get_args(get_args(Report)[0])
+"""The model of every kind, from the ``Report`` union."""
+AREA_KINDS: Final[frozenset[str]] = frozenset(
+    get_args(model.model_fields["kind"].annotation)[0]
+    for model in MODELS
+    if "area" in model.model_fields
+)
+"""The kinds whose reports are placed in an area (every kind but the verification)."""
 
 
 class _KindProbe(BaseModel):

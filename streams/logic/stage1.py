@@ -11,13 +11,12 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 from typing import Any
 
+from schemas.reports import AREA_KINDS
 from streams.logic.canonical import SEQ_SHIFT, canonical
 from streams.logic.folding import History, Outcome, Revision, fold, from_dict, to_dict
 from streams.logic.folding import with_verification as set_verification
 from streams.logic.records import Emit, Placement, Verdict
 from streams.logic.verification import VerificationFact, current_status
-
-AREA_KINDS = frozenset({"violation", "delivery", "access_request", "designation"})
 
 
 def revision_of(envelope: dict[str, Any]) -> Revision:
