@@ -70,8 +70,8 @@ class Stage1:
         verdict = Verdict.of(data)
         subject = verdict.subject
         facts = dict(self.verifications.get(subject, {}))
-        held = facts.get(verdict.report_id)
-        if held is None or int(held["seq"]) <= verdict.seq:
+        held = facts.get(verdict.report_id)  # a fact kept before verdicts had a seq has 0
+        if held is None or int(held.get("seq", 0)) <= verdict.seq:
             facts[verdict.report_id] = verdict.wire()
             self.verifications[subject] = facts
         stored = self.histories.get(subject)
