@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-import streams.logic.stage2
+import streams.logic.classification
 from core.clickhouse import dsn_database, with_database
 from schemas.figures import COMPLIANCE
 from services.store import recompute as rc
@@ -198,7 +198,9 @@ def test_verify_catches_a_stream_that_misclassifies(
     party: str,
     killed: int,
 ) -> None:
-    monkeypatch.setattr(streams.logic.stage2, "exemption", bug(streams.logic.stage2.exemption))
+    monkeypatch.setattr(
+        streams.logic.classification, "exemption", bug(streams.logic.classification.exemption)
+    )
     stream_then_store(db, BUGGY_LOG)
     result = rc.verify(db)
     assert result["ok"] is False
