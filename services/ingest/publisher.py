@@ -16,8 +16,12 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import structlog
+
 from core.errors import TruceError
 from core.kafka import durable_producer
+
+log = structlog.get_logger("ingest.publisher")
 
 LINGER_MS = 5
 """How long the producer gathers records into one request: a few ms of latency for far
@@ -26,6 +30,13 @@ fewer produce requests (and less CPU) when single reports arrive at hundreds per
 
 class PublishUnavailable(TruceError):
     """Kafka did not acknowledge in time; nothing of the request counts as accepted."""
+
+
+def _reason(exc: BaseException, timeout_s: float) -> str:
+    """What went wrong, in words a partner can read (a timeout's message is empty)."""
+    if isinstance(exc, TimeoutError):
+        return f"no acknowledgement from the brokers within {timeout_s:g} s"
+    return str(exc) or type(exc).__name__
 
 
 class _Acks:
@@ -62,6 +73,14 @@ class _Acks:
 
 
 class Publisher:
+    """Owns the process's producer and replaces it after any failed publish.
+
+    A kafka-python producer whose broker was SIGKILLed with batches in flight can stay
+    wedged after the broker is back (every send timing out, for minutes), so a failure is
+    never retried on the same producer: it is closed at once (its pending records fail,
+    and so do their requests: none was acknowledged) and the next publish builds a new
+    one. ``healthy`` is part of readiness."""
+
     def __init__(self, bootstrap: str, topic: str, timeout_s: float) -> None:
         self.topic = topic
         self.timeout_s = timeout_s
@@ -69,6 +88,9 @@ class Publisher:
         self._producer: Any = None
         self._producer_lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="publish")
+        self._healthy = True
+        self.last_error = ""
+        self.replaced = 0
 
     def _ensure_producer(self) -> Any:
         with self._producer_lock:  # two executor threads may ask at once
@@ -110,10 +132,40 @@ class Publisher:
                     await loop.run_in_executor(self._executor, self._send_all, records, acks)
                 await acks.done
         except Exception as exc:
+            reason = _reason(exc, self.timeout_s)
+            self._failed(reason)
             raise PublishUnavailable(
-                f"Kafka did not acknowledge the reports: {exc or type(exc).__name__}",
+                f"Kafka did not acknowledge the reports: {reason}",
                 hint="retry later with the same report ids; duplicates are harmless",
             ) from exc
+        self._healthy = True
+
+    @property
+    def healthy(self) -> bool:
+        """False from a failed publish until a publish (or :meth:`probe`) succeeds."""
+        return self._healthy
+
+    def probe(self) -> bool:
+        """Blocking: a fresh producer fetches the topic's metadata (for readiness after a
+        failure, when no request may come to prove the producer works again)."""
+        if self._healthy:
+            return True
+        try:
+            if self._ensure_producer().partitions_for(self.topic):
+                self._healthy = True
+        except Exception as exc:
+            self._failed(_reason(exc, self.timeout_s))
+        return self._healthy
+
+    def _failed(self, reason: str) -> None:
+        self._healthy = False
+        self.last_error = reason
+        with self._producer_lock:
+            producer, self._producer = self._producer, None
+        if producer is not None:
+            self.replaced += 1
+            log.warning("producer replaced after a failed publish", reason=reason)
+            self._executor.submit(producer.close, timeout=0)
 
     def close(self) -> None:
         if self._producer is not None:

@@ -22,6 +22,9 @@ from services.ingest.publisher import PublishUnavailable
 from services.ingest.state import IngestState, ingest_state, state
 
 MAX_BATCH = 1000
+LEDGER_RETRY_AFTER = "2"
+"""Seconds a client waits while a restarted ingest reads its log (a few seconds at most
+for a million reports)."""
 
 router = APIRouter()
 
@@ -46,6 +49,16 @@ async def _accept(st: IngestState, key: ApiKey, items: list[Any]) -> Response:
         st.metrics.rejected.labels("rate_limited").inc()
         raise Problem(
             429, "too many requests for this key", headers={"Retry-After": retry_after(wait)}
+        )
+    if not st.follower.caught_up.is_set():
+        # CONTRACT 6: a duplicate, 409 or 403 is never decided from a partial view of the
+        # log; until the ledger has read it all, nothing is judged
+        st.metrics.rejected.labels("ledger_loading").inc()
+        raise Problem(
+            503,
+            "ingest is still reading the log of accepted reports after a restart and cannot "
+            "yet tell new reports from resent ones; nothing was accepted",
+            headers={"Retry-After": LEDGER_RETRY_AFTER},
         )
     now = datetime.now(UTC)
     async with st.locks.hold({_report_id(item) for item in items}):

@@ -66,10 +66,20 @@ class IngestState:
             return self._kafka_ok
 
     def readiness(self) -> dict[str, bool]:
-        return {"kafka": self.kafka_answers(), "ledger": self.follower.caught_up.is_set()}
+        kafka = self.kafka_answers()
+        return {
+            "kafka": kafka,
+            "ledger": self.follower.caught_up.is_set(),
+            # after a failed publish, ready again only once a fresh producer reaches the
+            # topic: the broker answering an admin probe is not the producer working
+            "producer": self.publisher.healthy or (kafka and self.publisher.probe()),
+        }
 
     def readiness_details(self) -> dict[str, Any]:
-        return {}
+        details: dict[str, Any] = {"ledger_records_read": self.follower.records_read}
+        if not self.publisher.healthy:
+            details["producer_error"] = self.publisher.last_error
+        return details
 
     def metrics_registry(self) -> CollectorRegistry:
         self.metrics.ledger_size.set(len(self.ledger))
