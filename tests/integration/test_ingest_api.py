@@ -112,7 +112,7 @@ def test_health_ready_metrics_need_no_key(ingest: Ingest) -> None:
     assert httpx.get(ingest.url + "/healthz").status_code == 200
     ready = httpx.get(ingest.url + "/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"kafka": True, "ledger": True}
+    assert ready.json()["checks"] == {"kafka": True, "ledger": True, "producer": True}
     ingest.post("/v1/reports", "sarc", json=violation())
     text = httpx.get(ingest.url + "/metrics").text
     assert 'truce_ingest_reports_total{status="accepted"}' in text
