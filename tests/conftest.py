@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 import uuid
 from collections.abc import Callable, Iterator
@@ -12,12 +13,31 @@ import pytest
 
 from core.settings import Settings, load_settings
 
+TEST_PORTS = range(20_000, 32_000)
+"""Below Linux's ephemeral range (32768-60999): a port the kernel hands out for binding 0
+is also where outgoing connections take their local port, so a service started on such a
+port a moment later (or on the next one, as the second stream worker does) can find it
+taken by a client socket."""
 
-def free_port() -> int:
+
+def _bindable(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port(span: int = 1) -> int:
+    """The first of ``span`` consecutive ports that are free now, outside the ephemeral
+    range (services that take ``port + n`` for their n-th instance get a whole block)."""
+    rng = random.SystemRandom()
+    for _ in range(1000):
+        start = rng.randrange(TEST_PORTS.start, TEST_PORTS.stop - span)
+        if all(_bindable(start + i) for i in range(span)):
+            return start
+    raise RuntimeError("no free block of test ports")
 
 
 def isolated_settings(home: Path, **overrides: object) -> Settings:
@@ -29,7 +49,7 @@ def isolated_settings(home: Path, **overrides: object) -> Settings:
         "ingest_port": free_port(),
         "query_port": free_port(),
         "alerter_port": free_port(),
-        "streams_port": free_port(),
+        "streams_port": free_port(span=4),  # worker n listens on this + n
         "kafka_partitions": 2,
     }
     values.update(overrides)
