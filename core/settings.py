@@ -58,26 +58,6 @@ class Settings(BaseSettings):
         description="Stream worker processes `truce up` runs; each takes its share of the "
         "partitions (more than TRUCE_KAFKA_PARTITIONS would idle).",
     )
-    streams_worker: int = Field(
-        default=0,
-        ge=0,
-        description="Which stream worker this process is (`truce up` sets it for each): "
-        "it names the worker's own state directory.",
-    )
-    streams_session_timeout_s: float = Field(
-        default=6.0,
-        ge=6.0,
-        le=300.0,
-        description="How long a stream worker may miss heartbeats before its partitions "
-        "go to the others: the failover time after a crash or a freeze (the broker's "
-        "group.min.session.timeout.ms is 6 s).",
-    )
-    streams_heartbeat_interval_s: float = Field(
-        default=1.5,
-        gt=0,
-        description="How often a stream worker heartbeats (a third of the session timeout "
-        "or less).",
-    )
 
     max_body_bytes: int = Field(default=8 * 1024 * 1024, description="Largest request body.")
     rate_limit_per_s: float = Field(default=200.0, description="Requests per second per API key.")
@@ -191,13 +171,6 @@ class Settings(BaseSettings):
     @property
     def streams_dir(self) -> Path:
         return self.home / "streams"
-
-    @property
-    def streams_worker_dir(self) -> Path:
-        """This worker's own RocksDB directory. Not shared: a frozen worker keeps its
-        databases locked, and the worker taking over its partitions must not wait for it
-        (it restores them from their changelogs instead)."""
-        return self.streams_dir / f"worker-{self.streams_worker}"
 
     @property
     def keys_path(self) -> Path:

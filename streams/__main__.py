@@ -14,7 +14,7 @@ from streams.app import create_app
 def main() -> None:
     settings = load_settings()
     configure_logging("streams", settings.log_level)
-    settings.streams_worker_dir.mkdir(parents=True, exist_ok=True)
+    settings.streams_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(settings)
     from faust.worker import Worker
 
