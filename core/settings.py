@@ -58,6 +58,14 @@ class Settings(BaseSettings):
         description="Stream worker processes `truce up` runs; each takes its share of the "
         "partitions (more than TRUCE_KAFKA_PARTITIONS would idle).",
     )
+    streams_session_timeout_s: float = Field(
+        default=10.0,
+        ge=6.0,
+        le=300.0,
+        description="How long a stream worker may miss heartbeats before the group "
+        "coordinator gives its partitions to the others: the failover time after a worker "
+        "is killed or frozen (the broker's group.min.session.timeout.ms is 6 s).",
+    )
 
     max_body_bytes: int = Field(default=8 * 1024 * 1024, description="Largest request body.")
     rate_limit_per_s: float = Field(default=200.0, description="Requests per second per API key.")

@@ -21,7 +21,7 @@ from kafka import KafkaAdminClient
 from kafka import errors as kafka_errors
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
-from tenacity import retry, retry_if_exception, stop_after_delay, wait_fixed
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_fixed
 
 from core.errors import ProcessError, TruceError
 from core.kafka import admin_client, consumer_lag, end_offsets, topic_size
@@ -84,34 +84,61 @@ def _snapshot(settings: Settings) -> MetricsSet:
 GROUP_GONE = ("OK", "GroupIdNotFoundError")
 
 
-@retry(
-    retry=retry_if_exception(lambda exc: isinstance(exc, KafkaError) and exc.retriable),
-    wait=wait_fixed(0.5),
-    stop=stop_after_delay(60),
-    reraise=True,
-)
-def _delete_groups(admin: KafkaAdminClient, groups: list[str]) -> None:
+STORE_SESSION_TIMEOUT_S = 10.0
+"""kafka-python's default session timeout, which the store sink's consumer keeps."""
+
+
+def _retriable(exc: BaseException) -> bool:
+    return isinstance(exc, KafkaError) and exc.retriable
+
+
+def _delete_groups(admin: KafkaAdminClient, groups: list[str], members_expire_s: float) -> None:
     """Forget the committed offsets of ``groups`` (a group that does not exist is fine).
 
     Each group is deleted by name and its result checked: a broker that has just started
     answers ListGroups without error but without the groups its coordinator has not
     loaded yet (the replay then started from the old offsets and rebuilt nothing), and
-    answers DeleteGroups with a retriable error per group until it has loaded them."""
-    results: dict[str, str] = admin.delete_groups(groups)
-    failed = {group: name for group, name in results.items() if name not in GROUP_GONE}
-    for group, name in failed.items():
-        error: Any = getattr(kafka_errors, name, None)  # the class for_code() named
-        if error is not None and error.retriable:
-            raise error(group)
-    if failed:
-        raise ProcessError(f"Kafka did not delete the consumer groups: {failed}")
+    answers DeleteGroups with a retriable error per group until it has loaded them.
+
+    Every consumer is stopped when this runs, so a group that still has members holds a
+    worker that was killed, or stopped without leaving: the coordinator keeps it (across
+    a broker restart too) until its session times out, within ``members_expire_s``."""
+    patience = members_expire_s + 30.0
+    started = time.monotonic()
+    for attempt in Retrying(
+        retry=retry_if_exception(_retriable),
+        wait=wait_fixed(0.5),
+        stop=stop_after_delay(60 + patience),
+        reraise=True,
+    ):
+        with attempt:
+            results: dict[str, str] = admin.delete_groups(groups)
+            failed = {group: name for group, name in results.items() if name not in GROUP_GONE}
+            for group, name in failed.items():
+                error: Any = getattr(kafka_errors, name, None)  # the class for_code() named
+                if error is not None and error.retriable:
+                    raise error(group)
+            stale = [group for group, name in failed.items() if name == "NonEmptyGroupError"]
+            if stale and stale == list(failed) and time.monotonic() - started < patience:
+                raise kafka_errors.RequestTimedOutError(f"members of {stale} not expired yet")
+            if failed:
+                raise ProcessError(
+                    f"Kafka did not delete the consumer groups: {failed}",
+                    hint="a group with members has a consumer still running: stop it "
+                    "(truce down; check `ps` for a stray `streams` or `services.store`).",
+                )
+
+
+def members_expire_s(settings: Settings) -> float:
+    """The longest session of the consumers whose groups the rebuild deletes."""
+    return max(settings.streams_session_timeout_s, STORE_SESSION_TIMEOUT_S)
 
 
 def _reset_kafka(settings: Settings) -> None:
     admin = admin_client(settings.bootstrap_servers, timeout_ms=30_000)
     try:
         groups = group_names(settings.topic_prefix)
-        _delete_groups(admin, [groups.streams, groups.store_sink])
+        _delete_groups(admin, [groups.streams, groups.store_sink], members_expire_s(settings))
         doomed = derived_topics(settings, admin.list_topics())
         if doomed:
             admin.delete_topics(doomed, timeout_ms=30_000)
@@ -132,7 +159,7 @@ def _skip_alert_history(settings: Settings) -> None:
     ends = end_offsets(settings.bootstrap_servers, names.alerts)
     admin = admin_client(settings.bootstrap_servers, timeout_ms=30_000)
     try:
-        _delete_groups(admin, [group])  # its offsets refer to the deleted alerts topic
+        _delete_groups(admin, [group], members_expire_s(settings))  # offsets of the old topic
         offsets = {tp: OffsetAndMetadata(end, "", -1) for tp, end in ends.items()}
         admin.alter_group_offsets(group, offsets)
     finally:
