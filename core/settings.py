@@ -58,8 +58,14 @@ class Settings(BaseSettings):
         description="Stream worker processes `truce up` runs; each takes its share of the "
         "partitions (more than TRUCE_KAFKA_PARTITIONS would idle).",
     )
+    streams_worker: int = Field(
+        default=0,
+        ge=0,
+        description="Which stream worker this process is (`truce up` sets it for each): "
+        "it names the worker's own state directory.",
+    )
     streams_session_timeout_s: float = Field(
-        default=10.0,
+        default=6.0,
         ge=6.0,
         le=300.0,
         description="How long a stream worker may miss heartbeats before the group "
@@ -181,6 +187,13 @@ class Settings(BaseSettings):
         return self.home / "streams"
 
     @property
+    def streams_worker_dir(self) -> Path:
+        """This worker's own RocksDB directory. Not shared: a frozen worker keeps its
+        databases locked, and the worker taking over its partitions must not wait for it
+        (it restores them from their changelogs instead)."""
+        return self.streams_dir / f"worker-{self.streams_worker}"
+
+    @property
     def keys_path(self) -> Path:
         return self.keys_file or self.home / "keys.json"
 
@@ -191,6 +204,10 @@ class Settings(BaseSettings):
     @property
     def run_dir(self) -> Path:
         return self.home / "run"
+
+    @property
+    def failpoints_dir(self) -> Path:
+        return self.run_dir / "failpoints"
 
     @property
     def kafka_data_dir(self) -> Path:

@@ -9,13 +9,15 @@ import sys
 from core.logging import configure_logging
 from core.settings import load_settings
 from streams.app import create_app
+from streams.fencing import FreezeWatchdog, freeze_limit
 
 
 def main() -> None:
     settings = load_settings()
     configure_logging("streams", settings.log_level)
-    settings.streams_dir.mkdir(parents=True, exist_ok=True)
+    settings.streams_worker_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(settings)
+    FreezeWatchdog(freeze_limit(settings.streams_session_timeout_s)).start()
     from faust.worker import Worker
 
     try:

@@ -38,6 +38,10 @@ BATCH = 500
 PACKS_PER_BATCH = 16  # classify's batch: packs of up to ~80 placements each
 BATCH_WAIT_S = 0.05
 FLUSH_TIMEOUT_S = 120.0
+HEARTBEATS_PER_SESSION = 4  # Kafka's advice: a third of the session timeout or less
+REBALANCE_SESSIONS = 3
+"""How long, in session timeouts, the coordinator waits for members to rejoin a
+rebalance (a member that died mid-rebalance holds it up this long at most)."""
 SNAPSHOT_ROLES = frozenset({"events", "metrics"})
 ROCKSDB_OPTIONS = {
     # faust's defaults (a 2 GB block cache and 3 x 64 MB write buffers for each partition
@@ -76,7 +80,7 @@ def create_app(settings: Settings, transport: Transport | None = None) -> faust.
         group_names(settings.topic_prefix).streams,
         broker=f"kafka://{settings.bootstrap_servers}",
         store="rocksdb://",
-        datadir=str(settings.streams_dir),
+        datadir=str(settings.streams_worker_dir),
         topic_partitions=partitions,
         topic_replication_factor=1,
         consumer_auto_offset_reset="earliest",
@@ -84,6 +88,11 @@ def create_app(settings: Settings, transport: Transport | None = None) -> faust.
         web_bind=settings.bind_host,
         web_port=settings.streams_port,
         web_in_thread=False,
+        # failover in seconds, not faust's default minute: a killed or frozen worker
+        # misses its heartbeats and its partitions move when its session times out
+        broker_session_timeout=settings.streams_session_timeout_s,
+        broker_heartbeat_interval=settings.streams_session_timeout_s / HEARTBEATS_PER_SESSION,
+        broker_rebalance_timeout=settings.streams_session_timeout_s * REBALANCE_SESSIONS,
         broker_commit_every=2000,
         broker_commit_interval=1.0,
         stream_buffer_maxsize=2048,  # events per topic; a folded pack holds up to 64 KB

@@ -95,8 +95,8 @@ def process_specs(settings: Settings) -> list[ProcessSpec]:
 
 
 def streams_specs(settings: Settings) -> list[ProcessSpec]:
-    """The stream workers: one consumer group sharing the state directory (faust keeps a
-    RocksDB database per table partition, opened by the worker that has the partition)."""
+    """The stream workers: one consumer group, each worker with its own state directory
+    (faust keeps a RocksDB database per table partition of the partitions it holds)."""
     specs: list[ProcessSpec] = []
     for worker in range(settings.streams_workers):
         url = settings.streams_worker_url(worker)
@@ -107,7 +107,10 @@ def streams_specs(settings: Settings) -> list[ProcessSpec]:
                 prepare=python_module("streams"),
                 ready=http_ready(f"{url}/readyz"),
                 stop_timeout_s=60.0,
-                env={"TRUCE_STREAMS_PORT": str(settings.streams_worker_port(worker))},
+                env={
+                    "TRUCE_STREAMS_PORT": str(settings.streams_worker_port(worker)),
+                    "TRUCE_STREAMS_WORKER": str(worker),
+                },
             )
         )
     return specs

@@ -103,7 +103,11 @@ def test_moved_subject_and_changed_kind_move_their_figures(
     ]  # fmt: skip
     env = service_env(settings)
     logs = tmp_path / "logs"
-    second = {**env, "TRUCE_STREAMS_PORT": str(settings.streams_port + 1)}
+    second = {
+        **env,
+        "TRUCE_STREAMS_PORT": str(settings.streams_port + 1),
+        "TRUCE_STREAMS_WORKER": "1",
+    }
     with (
         running_module("services.ingest", env, f"{settings.ingest_url}/readyz", logs / "i.log"),
         running_module("services.store", env, f"{settings.query_url}/readyz", logs / "s.log"),
