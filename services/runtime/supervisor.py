@@ -22,6 +22,10 @@ from services.runtime.processes import ProcessSpec, process_specs
 
 MAX_RESTARTS = 5
 RESTART_WINDOW_S = 300.0
+MAX_BACKOFF_S = 30.0
+"""A process that keeps crashing is restarted this often, never given up on: a broker
+outage makes services fail at start-up until it is back, and the stack must come back
+by itself then."""
 
 
 def state_path(settings: Settings) -> Path:
@@ -70,8 +74,13 @@ class Supervisor:
         self.running: dict[str, Running] = {}
         self._stopping = False
         self._lock: TextIO | None = None
-        self.error: str | None = None
+        self.errors: dict[str, str] = {}
+        """Why each process (or "start-up") is not ready; cleared once it is."""
         self.hint: str = ""
+
+    @property
+    def error(self) -> str | None:
+        return "\n".join(self.errors.values()) or None
 
     # -- state ---------------------------------------------------------------
     def _write_state(self, ready: bool) -> None:
@@ -185,10 +194,12 @@ class Supervisor:
             now = time.monotonic()
             recent = [t for t in running.restarts if now - t < RESTART_WINDOW_S]
             if len(recent) >= MAX_RESTARTS:
-                self.error = f"{name} keeps crashing (exit {code}); gave up after {MAX_RESTARTS}"
+                self.errors[name] = (
+                    f"{name} keeps crashing (exit {code}, {len(recent)} restarts in "
+                    f"{RESTART_WINDOW_S:.0f} s); restarting it every {MAX_BACKOFF_S:.0f} s"
+                )
                 self._write_state(ready=False)
-                continue
-            time.sleep(min(2 ** len(recent), 30))
+            time.sleep(min(2 ** len(recent), MAX_BACKOFF_S))
             replacement = self._spawn(running.spec)
             replacement.restarts = [*recent, now]
             self.running[name] = replacement
@@ -196,7 +207,9 @@ class Supervisor:
             try:
                 self._wait_ready(replacement)
             except TruceError as exc:
-                self.error = str(exc)
+                self.errors[name] = str(exc)
+            else:
+                self.errors.pop(name, None)
             self._write_state(ready=self.error is None)
 
     # -- lifecycle -----------------------------------------------------------
@@ -212,7 +225,7 @@ class Supervisor:
             try:
                 self.start_all()
             except TruceError as exc:
-                self.error, self.hint = str(exc), exc.hint
+                self.errors["start-up"], self.hint = str(exc), exc.hint
                 self._write_state(ready=False)
                 raise
             self._write_state(ready=True)

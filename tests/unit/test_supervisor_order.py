@@ -83,3 +83,31 @@ def test_several_stream_workers_each_have_a_port_and_are_skipped_together(
     assert [s.name for s in process_specs(skipped)] == ["kafka", "ingest", "store"]
     one = load_settings(home=tmp_path, streams_workers=2, skip_processes="streams-2")
     assert [s.name for s in process_specs(one) if s.name.startswith("streams")] == ["streams"]
+
+
+def test_a_restart_that_fails_at_start_up_is_retried_until_ready_and_then_reported_ready(
+    tmp_path: Path,
+) -> None:
+    """A service restarted while the broker is down exits during start-up; the next
+    restart works, but the stack stayed "not ready" for good (the chaos soak: the alerter
+    after a broker SIGKILL)."""
+    settings = load_settings(home=tmp_path, ready_timeout_s=5)
+    settings.logs_dir.mkdir(parents=True)
+    settings.run_dir.mkdir(parents=True)
+    attempts: list[int] = []
+
+    def prepare() -> list[str]:
+        attempts.append(1)
+        # the first run crashes (the fault); the first restart fails at start-up
+        return ["false"] if len(attempts) <= 2 else ["sleep", "60"]
+
+    supervisor = Supervisor(settings)
+    supervisor.specs = [ProcessSpec("alerter", "-", prepare, ready=lambda: len(attempts) > 2)]
+    supervisor.running = {"alerter": supervisor._spawn(supervisor.specs[0])}
+    supervisor.running["alerter"].process.wait(timeout=5)
+    supervisor._restart_crashed()  # the restart exits during start-up
+    assert supervisor.error is not None
+    supervisor._restart_crashed()  # and the next one comes up
+    assert len(attempts) == 3
+    assert supervisor.error is None
+    supervisor.stop_all()
