@@ -84,6 +84,27 @@ def group_names(prefix: str = "") -> GroupNames:
     )
 
 
+def group_inputs(prefix: str = "") -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Each consumer group of the stack, by role, with the topics it reads: where its lag
+    is measured (`truce status`, `/metrics`, waiting until the pipeline is idle)."""
+    names, groups = topic_names(prefix), group_names(prefix)
+    return {
+        "streams": (groups.streams, (names.reports, names.verdicts, names.folded)),
+        "store": (
+            groups.store_sink,
+            (
+                names.reports,
+                names.events,
+                names.metrics,
+                names.deadletter,
+                names.alerts,
+                names.deliveries,
+            ),
+        ),
+        "alerter": (groups.alerter, (names.alerts,)),
+    }
+
+
 def silences_topic(prefix: str = "") -> str:
     """The alerter's silences topic under ``prefix``. Kept out of :class:`TopicNames`: only
     the alerter (which creates it, compacted) and the CLI use it, and nothing sinks it."""

@@ -13,7 +13,7 @@ from typing import Any
 from core.errors import ProcessError
 from core.kafka import consumer_lag
 from core.settings import Settings
-from schemas import group_names, topic_names
+from schemas import group_inputs
 from services.runtime.broker import log_tail
 from services.runtime.processes import process_specs
 from services.runtime.supervisor import pid_alive, read_state, state_path
@@ -135,18 +135,8 @@ def status(settings: Settings) -> dict[str, Any]:
 
 def consumer_lags(settings: Settings) -> dict[str, dict[str, int]]:
     """Records each consumer group has not committed yet, per topic."""
-    names = topic_names(settings.topic_prefix)
-    consumers = group_names(settings.topic_prefix)
-    groups = {
-        "streams": (consumers.streams, [names.reports, names.verdicts, names.folded]),
-        "store": (
-            consumers.store_sink,
-            [names.reports, names.events, names.metrics, names.alerts, names.deadletter],
-        ),
-        "alerter": (consumers.alerter, [names.alerts]),
-    }
     lags: dict[str, dict[str, int]] = {}
-    for name, (group, topics) in groups.items():
+    for name, (group, topics) in group_inputs(settings.topic_prefix).items():
         try:
             lags[name] = consumer_lag(settings.bootstrap_servers, group, topics)
         except Exception:  # a group that never committed yet, or the broker just went away

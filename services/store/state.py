@@ -7,11 +7,13 @@ from typing import Any
 from fastapi import Request
 from prometheus_client import CollectorRegistry
 
+from core.failpoints import STORE_INSERT, Failpoints
 from core.http import require_roles
 from core.keys import ApiKey, KeyStore, Role
 from core.settings import Settings
 from schemas import group_names, topic_names
 from services.store.database import Database
+from services.store.freshness import PipelineCollector
 from services.store.rows import (
     alert_row,
     canonical_row,
@@ -42,9 +44,10 @@ class StoreState:
                 names.alerts: alert_row,
                 names.deliveries: delivery_row,
             },
-            insert=self.db.insert,
+            insert=Failpoints(settings.failpoints_dir).guard(STORE_INSERT, self.db.insert),
             metrics=self.metrics,
         )
+        self.metrics.registry.register(PipelineCollector(settings, self.db))
         self._readers = require_roles(lambda: self.keys, Role.MONITOR, Role.TASKFORCE)
         self._anyone = require_roles(lambda: self.keys, *Role)
 

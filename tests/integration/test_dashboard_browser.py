@@ -19,7 +19,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, Request, sync_pla
 
 from core.kafka import ensure_topics
 from core.settings import Settings
-from schemas import group_names, topic_names
+from schemas import topic_names
 from tests.conftest import isolated_settings
 from tests.support import store_seed as seed
 from tests.support.services import running_module, service_env
@@ -58,7 +58,7 @@ def store(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     with running_module(
         "services.store", service_env(settings), f"{settings.query_url}/readyz", log
     ):
-        seed.wait_stored(bootstrap, group_names(prefix).store_sink, names)
+        seed.wait_stored(bootstrap, prefix)
         yield Store(settings, keys, log)
 
 

@@ -259,6 +259,27 @@ def test_probes_need_no_key(api: Api) -> None:
     assert 'truce_store_rows_written_total{table="raw_reports"} 6.0' in metrics.text
 
 
+def test_metrics_say_how_far_behind_the_pipeline_is_and_how_old_its_newest_report(
+    api: Api,
+) -> None:
+    """Operability (issue 15): on-call staff read the lag of every consumer group and the
+    age of the newest report received and counted from one scrape."""
+    text = api.get("/metrics", None).text
+    samples = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(("truce_consumer_lag_records", "truce_newest_report_age_seconds"))
+    }
+    reports = api.names.reports
+    assert samples[f'truce_consumer_lag_records{{group="store",topic="{reports}"}}'] == 0
+    assert f'truce_consumer_lag_records{{group="streams",topic="{reports}"}}' in samples
+    received = samples['truce_newest_report_age_seconds{stage="received"}']
+    counted = samples['truce_newest_report_age_seconds{stage="counted"}']
+    newest = max(e.received_at for e in ENVELOPES)
+    assert received == pytest.approx((datetime.now(UTC) - newest).total_seconds(), abs=30)
+    assert counted >= 0
+
+
 # -- section 4: a report, visible to its owner and to monitors ------------------------------
 def test_a_partner_sees_only_its_own_reports(api: Api) -> None:
     assert api.get("/v1/reports/w9-v1", "sarc").status_code == 200

@@ -31,7 +31,7 @@ from schemas import (
     WeeklyAccess,
     WeeklyCompliance,
     encode_envelope,
-    group_names,
+    group_inputs,
     make_envelope,
     parse_report,
     partition_key,
@@ -298,9 +298,9 @@ def store_keys(settings: Settings) -> dict[str, str]:
     return made
 
 
-def wait_stored(bootstrap: str, group: str, names: TopicNames, timeout_s: float = 60) -> None:
+def wait_stored(bootstrap: str, prefix: str, timeout_s: float = 60) -> None:
     """Until the store's sink has committed everything on its topics."""
-    topics = [names.reports, names.events, names.metrics, names.deadletter, names.alerts]
+    group, topics = group_inputs(prefix)["store"]
     deadline = time.monotonic() + timeout_s
     while True:
         try:
@@ -339,7 +339,7 @@ def in_process_store(
     store = StoreState(settings, database=database)
     try:
         with TestClient(create_app(settings, store=store)) as client:
-            wait_stored(bootstrap, group_names(prefix).store_sink, names)
+            wait_stored(bootstrap, prefix)
             yield InProcessStore(client, keys, settings, store, names)
     finally:
         database.client.command(f"DROP DATABASE IF EXISTS `{dsn_database(dsn)}`")
