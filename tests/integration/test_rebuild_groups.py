@@ -80,7 +80,8 @@ def test_a_killed_members_group_is_deleted_once_its_session_expires(
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        assert member.stdout is not None and member.stdout.readline().strip() == "joined"
+        assert member.stdout is not None
+        assert member.stdout.readline().strip() == "joined"
     finally:
         member.send_signal(signal.SIGKILL)  # no LeaveGroup
         member.wait(timeout=10)
