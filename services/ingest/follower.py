@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import orjson
@@ -28,9 +29,23 @@ class LogFollower(threading.Thread):
         self.caught_up = threading.Event()
         self._stop_event = threading.Event()
         self.records_read = 0
+        self._positions: dict[int, int] = {}  # partition -> next offset not yet applied
+        self._moved = threading.Condition()
 
     def stop(self) -> None:
         self._stop_event.set()
+
+    def wait_applied(self, ends: dict[int, int], timeout_s: float) -> bool:
+        """Blocking: True once every record before ``ends`` (partition -> offset) is in
+        the ledger, False after ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        with self._moved:
+            while any(self._positions.get(p, -1) < end for p, end in ends.items()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._moved.wait(min(left, 0.5))
+            return True
 
     def _consumer(self) -> tuple[Any, dict[Any, int]]:
         consumer = KafkaConsumer(
@@ -83,6 +98,9 @@ class LogFollower(threading.Thread):
                 for records in batches.values():
                     for record in records:
                         self._apply(record.value)
+                with self._moved:
+                    self._positions = {tp.partition: consumer.position(tp) for tp in end}
+                    self._moved.notify_all()
                 if not self.caught_up.is_set() and all(
                     consumer.position(tp) >= offset for tp, offset in end.items()
                 ):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import structlog
@@ -91,6 +91,7 @@ class Publisher:
         self._healthy = True
         self.last_error = ""
         self.replaced = 0
+        self._closing: Future[None] | None = None
 
     def _ensure_producer(self) -> Any:
         with self._producer_lock:  # two executor threads may ask at once
@@ -165,7 +166,14 @@ class Publisher:
         if producer is not None:
             self.replaced += 1
             log.warning("producer replaced after a failed publish", reason=reason)
-            self._executor.submit(producer.close, timeout=0)
+            self._closing = self._executor.submit(producer.close, timeout=0)
+
+    async def settled(self) -> None:
+        """Once the producer replaced last has closed: it sends nothing any more, so what it
+        had in flight is either in the log by now or never will be."""
+        closing = self._closing
+        if closing is not None:
+            await asyncio.wrap_future(closing)
 
     def close(self) -> None:
         if self._producer is not None:

@@ -26,6 +26,8 @@ LEDGER_RETRY_AFTER = "2"
 """Seconds a client waits while a restarted ingest reads its log (a few seconds at most
 for a million reports)."""
 
+IN_DOUBT_RETRY_AFTER = "5"
+
 router = APIRouter()
 
 
@@ -61,7 +63,16 @@ async def _accept(st: IngestState, key: ApiKey, items: list[Any]) -> Response:
             headers={"Retry-After": LEDGER_RETRY_AFTER},
         )
     now = datetime.now(UTC)
-    async with st.locks.hold({_report_id(item) for item in items}):
+    ids = {_report_id(item) for item in items}
+    async with st.locks.hold(ids):
+        if not await st.settle_doubts(ids):
+            st.metrics.rejected.labels("in_doubt").inc()
+            raise Problem(
+                503,
+                "an earlier attempt of some of these reports got no answer from Kafka, and "
+                "it cannot yet be told whether it was written; nothing was accepted",
+                headers={"Retry-After": IN_DOUBT_RETRY_AFTER},
+            )
         try:
             judged = judge(items, key, st.ledger, now)
         except Problem as problem:
@@ -89,6 +100,7 @@ async def _publish(st: IngestState, fresh: list[Judged]) -> None:
         await st.publisher.publish([j.record() for j in fresh])
     except PublishUnavailable as exc:
         st.metrics.rejected.labels("kafka_unavailable").inc()
+        st.in_doubt.update(j.envelope.report.report_id for j in fresh)
         raise Problem(
             503,
             f"{exc}; none of these reports was accepted",

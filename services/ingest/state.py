@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from typing import Any
@@ -10,7 +11,7 @@ from fastapi import Request
 from prometheus_client import CollectorRegistry
 
 from core.http import require_roles
-from core.kafka import cluster_answers, ensure_topics
+from core.kafka import cluster_answers, end_offsets, ensure_topics
 from core.keys import ApiKey, KeyStore, Role
 from core.settings import Settings
 from schemas import topic_names
@@ -40,6 +41,9 @@ class IngestState:
         self._kafka_ok = False
         self._kafka_checked = 0.0
         self._kafka_lock = threading.Lock()
+        self.in_doubt: set[str] = set()
+        """Report ids of requests whose publish failed without an answer from Kafka: their
+        records may be in the log even though the partner was told 503."""
 
     def start(self) -> None:
         ensure_topics(
@@ -50,6 +54,26 @@ class IngestState:
     def stop(self) -> None:
         self.follower.stop()
         self.publisher.close()
+
+    async def settle_doubts(self, report_ids: set[str]) -> bool:
+        """Before judging a resend of a report whose last publish is in doubt, read the log
+        up to its current end: if the earlier attempt did land, the resend is a duplicate
+        (answering it "accepted" wrote the revision twice). False if Kafka cannot tell yet.
+        Called with the ids' locks held."""
+        doubtful = report_ids & self.in_doubt
+        if not doubtful:
+            return True
+        await self.publisher.settled()
+        try:
+            ends = await asyncio.to_thread(end_offsets, self.settings.bootstrap_servers, self.topic)
+        except Exception:  # the broker is away: still in doubt
+            return False
+        by_partition = {tp.partition: offset for tp, offset in ends.items()}
+        timeout = self.settings.publish_timeout_s
+        if not await asyncio.to_thread(self.follower.wait_applied, by_partition, timeout):
+            return False
+        self.in_doubt -= doubtful
+        return True
 
     def auth_submit(self, request: Request) -> ApiKey:
         return self._submit(request)

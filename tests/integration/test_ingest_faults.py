@@ -175,3 +175,49 @@ def test_a_broker_sigkill_with_records_in_flight_does_not_wedge_ingest(tmp_path:
     assert accepted
     assert all(counts[rid] >= 1 for rid in accepted), "an accepted report was lost"
     assert all(counts[rid] == 1 for rid in accepted), "an accepted report was written twice"
+
+
+def test_a_resend_after_a_publish_in_doubt_is_a_duplicate_not_a_second_write(
+    tmp_path: Path,
+) -> None:
+    """The chaos soak: a publish that times out (the broker paused) may still land; the
+    partner is told 503 and resends, and the resend was judged new and written again,
+    before the ledger had read the first write. A resend of a report in doubt now waits
+    until the log is read to its end, and is answered `duplicate`."""
+    own = isolated_settings(tmp_path / "kafka-home")
+    process = broker.start(own)
+    settings = _settings(tmp_path / "ingest", own.bootstrap_servers, publish_timeout_s=2.0)
+    key = KeyStore(settings).create("s", Role.PARTNER, "sarc")
+    headers = {"Authorization": f"Bearer {key}"}
+    url = f"{settings.ingest_url}/v1/reports"
+    report = violation(f"doubt-{uuid.uuid4().hex[:8]}")
+    try:
+        with (
+            running_module("services.ingest", service_env(settings),
+                           f"{settings.ingest_url}/readyz", tmp_path / "i.log"),
+            httpx.Client(timeout=30, headers=headers) as client,
+        ):  # fmt: skip
+            warm = client.post(url, json=violation(f"warm-{uuid.uuid4().hex[:8]}"))
+            assert warm.status_code == 202, warm.text
+            os.kill(process.pid, signal.SIGSTOP)  # the request reaches the broker, unanswered
+            try:
+                first = client.post(url, json=report)
+            finally:
+                os.kill(process.pid, signal.SIGCONT)
+            assert first.status_code == 503, first.text
+            resent = client.post(url, json=report)
+            while resent.status_code == 503:
+                time.sleep(float(resent.headers.get("retry-after", "1")))
+                resent = client.post(url, json=report)
+            assert resent.status_code == 202, resent.text
+            assert resent.json()["results"][0]["status"] == "duplicate"
+    finally:
+        broker.stop(process.pid)
+    process = broker.start(own)
+    try:
+        topic = topic_names(settings.topic_prefix).reports
+        counts = Counter(decode_envelope(v).report.report_id
+                         for v in read_topic(own.bootstrap_servers, topic))  # fmt: skip
+    finally:
+        broker.stop(process.pid)
+    assert counts[report["report_id"]] == 1, "a revision was written twice"
