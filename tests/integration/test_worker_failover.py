@@ -51,12 +51,19 @@ def counted(reader: httpx.Client, url: str) -> int:
 
 
 def post_and_time(
-    settings: Settings, partner: str, reader: httpx.Client, total: int, tag: str
+    settings: Settings,
+    partner: str,
+    reader: httpx.Client,
+    total: int,
+    tag: str,
+    posted: list[str] | None = None,
 ) -> tuple[int, float]:
     """Post one report per area (every partition gets some) and time until all count."""
     started = time.monotonic()
     for area in AREAS:
         report = violation(f"{tag}-{area}-{uuid.uuid4().hex[:6]}", area)
+        if posted is not None:
+            posted.append(report["report_id"])
         auth = {"Authorization": f"Bearer {partner}"}
         response = httpx.post(
             f"{settings.ingest_url}/v1/reports", json=report, headers=auth, timeout=30
@@ -118,3 +125,61 @@ def test_a_frozen_or_killed_worker_hands_its_partitions_over_in_seconds(
             time.sleep(2)
             assert counted(reader, settings.query_url) == total, "a report was counted twice"
     print(f"failover: warm {warm:.1f} s, frozen worker {frozen:.1f} s, killed {killed:.1f} s")
+
+
+def verified(reader: httpx.Client, url: str) -> int:
+    rows = reader.get(f"{url}/v1/metrics/weekly", params={"week": "2016-W09"}).json()["rows"]
+    return sum(row["violations_verified"] for row in rows)
+
+
+def test_verdicts_sent_to_a_frozen_workers_partitions_are_applied_after_failover(
+    broker_settings: Settings, tmp_path: Path
+) -> None:
+    """The chaos soak lost the first verdicts written to a verdicts partition while its
+    owner was frozen: the worker taking it over never applied them."""
+    settings = isolated_settings(
+        tmp_path / "home", kafka_bootstrap=broker_settings.bootstrap_servers,
+        topic_prefix=f"t{uuid.uuid4().hex[:8]}.", kafka_partitions=4,
+    )  # fmt: skip
+    ensure_all_topics(settings)
+    store = KeyStore(settings)
+    partner = store.create("sarc-1", Role.PARTNER, "sarc")
+    taskforce = store.create("tf-1", Role.TASKFORCE)
+    monitor = store.create("monitor-1", Role.MONITOR)
+    env = service_env(settings)
+    second = {
+        **env,
+        "TRUCE_STREAMS_PORT": str(settings.streams_port + 1),
+        "TRUCE_STREAMS_WORKER": "1",
+    }
+    logs = tmp_path / "logs"
+    subjects: list[str] = []
+    with (
+        running_module("services.ingest", env, f"{settings.ingest_url}/readyz", logs / "i.log"),
+        running_module("services.store", env, f"{settings.query_url}/readyz", logs / "s.log"),
+        running_module("streams", env, f"{settings.streams_url}/readyz", logs / "w1.log"),
+        running_module("streams", second, settings.streams_worker_url(1) + "/readyz",
+                       logs / "w2.log", timeout_s=120) as two,
+        httpx.Client(timeout=30, headers={"Authorization": f"Bearer {monitor}"}) as reader,
+    ):  # fmt: skip
+        post_and_time(settings, partner, reader, 0, "warm", subjects)
+        os.kill(two.pid, signal.SIGSTOP)
+        try:
+            verifications = [
+                {"report_id": f"ver-{uuid.uuid4().hex[:8]}", "kind": "verification",
+                 "occurred_at": "2016-03-02T10:00:00Z", "subject": subject, "status": "verified"}
+                for subject in subjects
+            ]  # fmt: skip
+            response = httpx.post(
+                f"{settings.ingest_url}/v1/reports/batch", json={"reports": verifications},
+                headers={"Authorization": f"Bearer {taskforce}"}, timeout=30,
+            )  # fmt: skip
+            assert response.status_code == 202, response.text
+            deadline = time.monotonic() + 60
+            while verified(reader, settings.query_url) < len(subjects):
+                assert time.monotonic() < deadline, (
+                    f"{verified(reader, settings.query_url)} of {len(subjects)} verified"
+                )
+                time.sleep(0.5)
+        finally:
+            os.kill(two.pid, signal.SIGCONT)
