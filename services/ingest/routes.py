@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
+import structlog
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
@@ -27,6 +28,9 @@ LEDGER_RETRY_AFTER = "2"
 for a million reports)."""
 
 IN_DOUBT_RETRY_AFTER = "5"
+REFUSAL_IDS_LOGGED = 50
+
+log = structlog.get_logger("ingest.submissions")
 
 router = APIRouter()
 
@@ -46,6 +50,13 @@ Reader = Annotated[ApiKey, Depends(_reader)]
 
 
 async def _accept(st: IngestState, key: ApiKey, items: list[Any]) -> Response:
+    try:
+        return await _judge_and_publish(st, key, items)
+    except Problem as problem:
+        raise _refused(key, items, problem) from None
+
+
+async def _judge_and_publish(st: IngestState, key: ApiKey, items: list[Any]) -> Response:
     wait = st.limiter.acquire(key.name)
     if wait:
         st.metrics.rejected.labels("rate_limited").inc()
@@ -115,6 +126,23 @@ def _body(schema: dict[str, Any]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
+def _refused(key: ApiKey, items: list[Any], problem: Problem) -> Problem:
+    """Log a refusal with the report ids it concerns (on-call staff and partners' help
+    desks search the logs by report id), and hand the problem back to be raised."""
+    offenders = problem.extra.get("errors") or []
+    log.info(
+        "submission refused",
+        status=problem.status,
+        key=key.name,
+        org=key.org,
+        report_ids=sorted({_report_id(item) for item in items} - {""})[:REFUSAL_IDS_LOGGED],
+        reports=len(items),
+        offending=[e.get("report_id") or e.get("index") for e in offenders][:REFUSAL_IDS_LOGGED],
+        detail=problem.detail[:300],
+    )
+    return problem
+
+
 def _report_id(item: Any) -> str:
     rid = item.get("report_id") if isinstance(item, dict) else None
     return rid if isinstance(rid, str) else ""
@@ -130,11 +158,11 @@ async def submit_one(request: Request) -> Response:
     st, key = _submission(request)
     body = await read_json(request, st.settings.max_body_bytes)
     if not isinstance(body, dict):
-        raise Problem(
+        raise _refused(key, [], Problem(
             422,
             "the body must be one report (a JSON object)",
             errors=[{"index": 0, "loc": [], "msg": "expected a JSON object"}],
-        )
+        ))  # fmt: skip
     return await _accept(st, key, [body])
 
 
@@ -149,17 +177,17 @@ async def submit_batch(request: Request) -> Response:
     body = await read_json(request, st.settings.max_body_bytes)
     reports = body.get("reports") if isinstance(body, dict) else None
     if not isinstance(body, dict) or set(body) != {"reports"} or not isinstance(reports, list):
-        raise Problem(
+        raise _refused(key, [], Problem(
             422,
             'the body must be {"reports": [ ... ]}',
             errors=[{"loc": ["reports"], "msg": "expected an object with only a 'reports' list"}],
-        )
+        ))  # fmt: skip
     if not 1 <= len(reports) <= MAX_BATCH:
-        raise Problem(
+        raise _refused(key, reports, Problem(
             422,
             f"a batch holds 1 to {MAX_BATCH} reports, this one has {len(reports)}",
             errors=[{"loc": ["reports"], "msg": f"expected 1 to {MAX_BATCH} items"}],
-        )
+        ))  # fmt: skip
     return await _accept(st, key, reports)
 
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from tests.support.ingest import Ingest, violation
@@ -272,6 +273,36 @@ def test_batch_precedence_422_then_403_then_409(ingest: Ingest) -> None:
     response = ingest.post("/v1/reports/batch", "sarc", json={"reports": [conflict]})
     assert response.status_code == 409
     assert response.json()["errors"][0]["index"] == 0
+
+
+def test_every_refusal_is_logged_with_the_report_ids_it_concerns(ingest: Ingest) -> None:
+    """Operability (issue 15): a partner's help desk finds a refused report by its id."""
+    theirs = violation()
+    assert ingest.post("/v1/reports", "wfp", json=theirs).status_code == 202
+    mine = violation()
+    assert ingest.post("/v1/reports", "sarc", json=mine).status_code == 202
+    refused = {
+        409: ingest.post("/v1/reports", "sarc", json={**mine, "killed": 99}),
+        403: ingest.post("/v1/reports", "sarc", json={**theirs, "revision": 2}),
+        422: ingest.post("/v1/reports/batch", "sarc",
+                         json={"reports": [violation(area="atlantis"), mine]}),
+    }  # fmt: skip
+    assert {status: r.status_code for status, r in refused.items()} == {
+        409: 409,
+        403: 403,
+        422: 422,
+    }
+    log = ingest.settings.home / "ingest.log"
+    lines = [orjson.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    logged = {
+        line["status"]: line for line in lines
+        if line.get("event") == "submission refused"
+        and {mine["report_id"], theirs["report_id"]} & set(line["report_ids"])
+    }  # fmt: skip
+    assert logged[409]["report_ids"] == [mine["report_id"]]
+    assert logged[403]["report_ids"] == [theirs["report_id"]]
+    assert mine["report_id"] in logged[422]["report_ids"]
+    assert logged[409]["key"] == "sarc-1"
 
 
 # -- revisions and idempotency (CONTRACT 2) ------------------------------------
