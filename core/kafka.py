@@ -8,7 +8,10 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
+
+DISCARD_JOIN_S = 5.0
+"""How long a discarded producer's sender may take to fail its batches and stop."""
 
 
 def durable_producer(bootstrap: str, **overrides: object) -> KafkaProducer:
@@ -53,6 +56,27 @@ def group_consumer(*topics: str, **config: object) -> KafkaConsumer:
     consumer = KafkaConsumer(*topics, **config)
     _rejoin_until_joined(consumer._coordinator)
     return consumer
+
+
+def discard_producer(producer: KafkaProducer) -> None:
+    """Stop ``producer`` at once, failing whatever it still holds.
+
+    kafka-python (3.0.12) ``close(timeout=0)`` raises from its flush while batches are
+    pending and never reaches the sender's force-close: the discarded producer went on
+    sending them, so a request the partner was told had failed could still be written
+    later. Its sender thread (``_sender``, private) is force-closed here instead, which
+    fails the pending batches, and the close then completes."""
+    try:
+        producer.close(timeout=0)
+        return
+    except KafkaTimeoutError:
+        pass
+    sender = producer._sender
+    if sender is not None:
+        sender.force_close()
+        sender.join(DISCARD_JOIN_S)
+    with contextlib.suppress(KafkaTimeoutError):
+        producer.close(timeout=0)
 
 
 def _rejoin_until_joined(coordinator: Any) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 
 from core.errors import TruceError
-from core.kafka import durable_producer
+from core.kafka import discard_producer, durable_producer
 
 log = structlog.get_logger("ingest.publisher")
 
@@ -166,14 +166,17 @@ class Publisher:
         if producer is not None:
             self.replaced += 1
             log.warning("producer replaced after a failed publish", reason=reason)
-            self._closing = self._executor.submit(producer.close, timeout=0)
+            self._closing = self._executor.submit(discard_producer, producer)
 
     async def settled(self) -> None:
         """Once the producer replaced last has closed: it sends nothing any more, so what it
         had in flight is either in the log by now or never will be."""
         closing = self._closing
         if closing is not None:
-            await asyncio.wrap_future(closing)
+            try:
+                await asyncio.wrap_future(closing)
+            except Exception:  # logged
+                log.exception("discarding the failed producer raised; it may still send")
 
     def close(self) -> None:
         if self._producer is not None:

@@ -17,7 +17,9 @@ from typing import Any
 import httpx
 import pytest
 from kafka import KafkaProducer
+from kafka.errors import KafkaError
 
+from core.kafka import discard_producer, durable_producer
 from core.keys import KeyStore, Role
 from core.settings import Settings
 from schemas import decode_envelope, encode_envelope, make_envelope, parse_report, topic_names
@@ -221,3 +223,28 @@ def test_a_resend_after_a_publish_in_doubt_is_a_duplicate_not_a_second_write(
     finally:
         broker.stop(process.pid)
     assert counts[report["report_id"]] == 1, "a revision was written twice"
+
+
+def test_a_discarded_producer_with_records_pending_stops_at_once(tmp_path: Path) -> None:
+    """kafka-python's close(timeout=0) raised from its flush while batches were pending and
+    left the sender running (the soak: a 500 from ingest, and a producer that could still
+    write what partners had been told had failed)."""
+    own = isolated_settings(tmp_path / "kafka-home")
+    process = broker.start(own)
+    topic = f"discard-{uuid.uuid4().hex[:8]}"
+    try:
+        producer = durable_producer(own.bootstrap_servers, delivery_timeout_ms=120_000)
+        producer.send(topic, b"warm").get(timeout=60)
+        os.kill(process.pid, signal.SIGSTOP)
+        try:
+            pending = [producer.send(topic, f"r{i}".encode()) for i in range(20)]
+            started = time.monotonic()
+            discard_producer(producer)
+            assert time.monotonic() - started < 10
+            assert all(f.is_done for f in pending)
+            with pytest.raises(KafkaError):
+                producer.send(topic, b"after")
+        finally:
+            os.kill(process.pid, signal.SIGCONT)
+    finally:
+        broker.stop(process.pid)
