@@ -72,6 +72,20 @@ def _crash(where: str) -> None:
     os._exit(CRASH_EXIT_CODE)
 
 
+async def _rewind_uncommitted(consumer: Any, inputs: frozenset[str]) -> None:
+    """Rewind the assigned input partitions that have no committed offset to their start.
+
+    While a rebalance holds the flow, faust (0.15) drops what its fetcher delivers but
+    still moves its read position past it, and relies on seeking to the committed offsets
+    afterwards to read it again; a partition without a committed offset is not sought at
+    all (aiokafka seeks only to offsets above 0), so what was dropped there is never read:
+    the verdicts written to a frozen worker's partitions were lost after its failover."""
+    committed = await consumer.seek_to_committed()
+    for tp, offset in committed.items():
+        if tp.topic in inputs and not offset:
+            await consumer.seek(tp, 0)
+
+
 def create_app(settings: Settings, transport: Transport | None = None) -> faust.App:
     """The worker's app; ``transport`` replaces Kafka for the outbox (agent tests)."""
     names = topic_names(settings.topic_prefix)
@@ -149,10 +163,13 @@ def create_app(settings: Settings, transport: Transport | None = None) -> faust.
         partitioner: murmur2 of the key, as in Kafka's Java client)."""
         return int(murmur2(area.encode()) & 0x7FFFFFFF) % partitions
 
+    inputs = frozenset({names.reports, names.verdicts, folded.get_topic_name()})
+
     @app.on_rebalance_complete.connect  # type: ignore[arg-type]
     async def _partitions_changed(sender: Any, **_: Any) -> None:
         stage2.reset()  # the derived index covers the assigned partitions only
         deferred.clear()
+        await _rewind_uncommitted(app.consumer, inputs)
 
     async def send(outbox: Outbox, emits: Iterable[Emit], where: str) -> None:
         """Deliver a batch's table writes and outputs and wait for Kafka to have them all:
