@@ -47,6 +47,14 @@ def _access(rng: random.Random, rid: str, revision: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
+MAKERS = {"violation": _violation, "delivery": _delivery, "access_request": _access}
+
+
+def partner_report(rng: random.Random, kind: str, rid: str, revision: int) -> dict[str, Any]:
+    """One random revision of a partner's report of ``kind``."""
+    return MAKERS[kind](rng, rid, revision)
+
+
 def partner_reports(rng: random.Random, count: int, prefix: str) -> list[dict[str, Any]]:
     """``count`` report revisions: ~10 % corrections, ~3 % retractions, in shuffled order."""
     makers = [(_violation, 0.7), (_delivery, 0.2), (_access, 0.1)]
