@@ -63,6 +63,10 @@ class Running:
     process: subprocess.Popen[bytes]
     log: Path
     restarts: list[float]
+    starting_since: float | None = None
+    """Set while a restarted process has not passed its readiness probe yet."""
+    restart_at: float | None = None
+    """When a crashed process is due to be started again (its backoff)."""
 
 
 class Supervisor:
@@ -187,30 +191,54 @@ class Supervisor:
             running.process.wait(timeout=1)
 
     def _restart_crashed(self) -> None:
+        """One pass over the processes, never blocking: a crashed one is started again once
+        its backoff has passed, a restarted one is probed until ready. (Waiting for one
+        restart to be ready held up every other: a broker SIGKILLed while the alerter was
+        coming back stayed down until the alerter's start-up timed out.)"""
+        changed = False
         for name, running in list(self.running.items()):
-            code = running.process.poll()
-            if code is None or self._stopping:
-                continue
+            if self._stopping:
+                return
             now = time.monotonic()
-            recent = [t for t in running.restarts if now - t < RESTART_WINDOW_S]
+            code = running.process.poll()
+            if code is not None:
+                changed |= self._crashed(name, running, code, now)
+            elif running.starting_since is not None:
+                changed |= self._probe_restart(name, running, now)
+        if changed:
+            self._write_state(ready=self.error is None)
+
+    def _crashed(self, name: str, running: Running, code: int, now: float) -> bool:
+        recent = [t for t in running.restarts if now - t < RESTART_WINDOW_S]
+        if running.restart_at is None:
+            running.restart_at = now + min(2 ** len(recent), MAX_BACKOFF_S)
+            self.errors[name] = f"{name} exited with code {code}; restarting it"
             if len(recent) >= MAX_RESTARTS:
                 self.errors[name] = (
                     f"{name} keeps crashing (exit {code}, {len(recent)} restarts in "
                     f"{RESTART_WINDOW_S:.0f} s); restarting it every {MAX_BACKOFF_S:.0f} s"
                 )
-                self._write_state(ready=False)
-            time.sleep(min(2 ** len(recent), MAX_BACKOFF_S))
-            replacement = self._spawn(running.spec)
-            replacement.restarts = [*recent, now]
-            self.running[name] = replacement
-            self._write_state(ready=False)
-            try:
-                self._wait_ready(replacement)
-            except TruceError as exc:
-                self.errors[name] = str(exc)
-            else:
-                self.errors.pop(name, None)
-            self._write_state(ready=self.error is None)
+            return True
+        if now < running.restart_at:
+            return False
+        replacement = self._spawn(running.spec)
+        replacement.restarts = [*recent, now]
+        replacement.starting_since = now
+        self.running[name] = replacement
+        return True
+
+    def _probe_restart(self, name: str, running: Running, now: float) -> bool:
+        assert running.starting_since is not None
+        if running.spec.ready():
+            running.starting_since = None
+            self.errors.pop(name, None)
+            return True
+        if now - running.starting_since > self.settings.ready_timeout_s:
+            message = f"{name} was not ready within {self.settings.ready_timeout_s:.0f}s"
+            if not self.errors.get(name, "").startswith(message):
+                self.errors[name] = message + "\n" + log_tail(running.log)
+                return True
+        return False
 
     # -- lifecycle -----------------------------------------------------------
     def _on_signal(self, signum: int, _frame: object) -> None:
