@@ -663,6 +663,7 @@ def alerter_config(path: Path, receiver: Receiver) -> Path:
 @contextmanager
 def soak_stack(settings: Settings, plan: SoakPlan) -> Iterator[Soak]:
     """A soak on ``settings`` (its own TRUCE_HOME and broker), stopped afterwards."""
+    settings.home.mkdir(parents=True, exist_ok=True)
     with http_receiver() as receiver:
         config = alerter_config(settings.home.parent / f"alerter-{uuid.uuid4().hex[:6]}.yaml",
                                 receiver)  # fmt: skip
