@@ -8,7 +8,8 @@ from typing import get_args
 
 from core.http import Problem
 from schemas import KINDS, Report, VerificationStatus, areas, parties
-from schemas.weeks import is_week
+from schemas.timestamps import in_range, parse_rfc3339, range_text
+from schemas.weeks import is_week, week_in_range
 
 STATUSES = frozenset(
     status
@@ -27,6 +28,13 @@ def check_week(week: str, where: str = "query") -> str:
             422,
             f"week {week!r} is not an ISO 8601 week like 2016-W09",
             errors=[{"loc": [where, "week"], "msg": "expected YYYY-Www"}],
+        )
+    now = datetime.now(UTC)
+    if not week_in_range(week, now):
+        raise Problem(
+            422,
+            f"week {week} holds no reports: dates are {range_text(now)}",
+            errors=[{"loc": [where, "week"], "msg": f"expected a week {range_text(now)}"}],
         )
     return week
 
@@ -56,16 +64,21 @@ def check_since(since: str | None) -> datetime:
     if not since:
         return datetime(1970, 1, 1, tzinfo=UTC)
     try:
-        moment = datetime.fromisoformat(since.replace("Z", "+00:00"))
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
+        moment = parse_rfc3339(since)
+    except ValueError:  # pydantic's custom errors are ValueErrors
         raise Problem(
             422,
-            f"since {since!r} is not an RFC 3339 timestamp with an offset",
+            f"since {since[:80]!r} is not an RFC 3339 timestamp with an offset",
             errors=[{"loc": ["query", "since"], "msg": "expected e.g. 2016-02-27T00:00:00Z"}],
+        ) from None
+    now = datetime.now(UTC)
+    if not in_range(moment, now):
+        raise Problem(
+            422,
+            f"since {since[:80]!r} is out of range: times are {range_text(now)}",
+            errors=[{"loc": ["query", "since"], "msg": f"expected a time {range_text(now)}"}],
         )
-    return moment.astimezone(UTC)
+    return moment
 
 
 def check_choice(name: str, value: str | None, allowed: Iterable[str]) -> str:

@@ -130,6 +130,10 @@ BAD_FIELDS: list[tuple[str, dict[str, Any], str]] = [
     ("naive timestamp", {"occurred_at": "2016-02-28T10:15:00"}, "occurred_at"),
     ("not a timestamp", {"occurred_at": "yesterday"}, "occurred_at"),
     ("future timestamp", {"occurred_at": "FUTURE"}, "occurred_at"),
+    ("year 1", {"occurred_at": "0001-01-01T00:00:00Z"}, "occurred_at"),
+    ("year 1 with an offset", {"occurred_at": "0001-01-01T00:30:00+01:00"}, "occurred_at"),
+    ("year 999", {"occurred_at": "0999-12-31T23:59:59Z"}, "occurred_at"),
+    ("before 1990", {"occurred_at": "1989-12-31T23:59:59.999Z"}, "occurred_at"),
     ("unknown area", {"area": "atlantis"}, "area"),
     ("unknown perpetrator", {"perpetrator": "martians"}, "perpetrator"),
     ("unknown target", {"target": "cattle"}, "target"),
@@ -159,6 +163,12 @@ def test_each_bad_field_is_422_naming_it(
     assert problem["detail"]
     assert all(e["index"] == 0 for e in problem["errors"])
     assert any(field in map(str, e["loc"]) for e in problem["errors"]), problem["errors"]
+
+
+def test_the_earliest_date_is_1990_01_01(ingest: Ingest) -> None:
+    """CONTRACT 6: the lower bound itself is a valid ``occurred_at``."""
+    body = violation(occurred_at="1990-01-01T00:00:00Z")
+    assert ingest.post("/v1/reports", "sarc", json=body).status_code == 202
 
 
 def test_missing_required_field(ingest: Ingest) -> None:
