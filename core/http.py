@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.keys import ApiKey, KeyStore, Role
+from core.limits import RateLimiter, retry_after
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -103,8 +104,13 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-def require_roles(store: Callable[[], KeyStore], *roles: Role) -> Callable[[Request], ApiKey]:
-    """A FastAPI dependency: the caller's key, if its role is one of ``roles`` (admin always)."""
+def require_roles(
+    store: Callable[[], KeyStore], *roles: Role, limiter: RateLimiter | None = None
+) -> Callable[[Request], ApiKey]:
+    """A FastAPI dependency: the caller's key, if its role is one of ``roles`` (admin always).
+
+    With a ``limiter`` the key spends a token here, before the handler reads the body,
+    so a key's refused requests count against it too (429 with ``Retry-After``)."""
     allowed = {*roles, Role.ADMIN}
 
     def dependency(request: Request) -> ApiKey:
@@ -114,6 +120,13 @@ def require_roles(store: Callable[[], KeyStore], *roles: Role) -> Callable[[Requ
                 401,
                 "unknown or revoked API key",
                 headers={"WWW-Authenticate": 'Bearer realm="truce", error="invalid_token"'},
+            )
+        wait = limiter.acquire(key.name) if limiter is not None else 0.0
+        if wait:
+            raise Problem(
+                429,
+                "too many requests for this key; wait before retrying",
+                headers={"Retry-After": retry_after(wait)},
             )
         if key.role not in allowed:
             names = ", ".join(sorted(r.value for r in allowed))
