@@ -23,7 +23,7 @@ from services.store.params import (
 from services.store.state import StoreState, state
 from services.store.weekly import formats
 from services.store.weekly.assemble import weekly_report as assemble_weekly_report
-from services.store.weekly.render import render
+from services.store.weekly.render import html_policy, render
 
 router = APIRouter()
 State = Annotated[StoreState, Depends(state)]
@@ -85,6 +85,9 @@ def weekly_report(
     if fmt.disposition:
         headers["Content-Disposition"] = f'{fmt.disposition}; filename="{fmt.filename(checked)}"'
     body = render(assemble_weekly_report(st.db, checked), fmt)
+    if fmt.name == "html":
+        headers["Content-Security-Policy"] = html_policy(body)
+        headers["X-Content-Type-Options"] = "nosniff"
     return Response(body, media_type=fmt.media_type, headers=headers)
 
 
