@@ -353,7 +353,7 @@ def silence_create(
             ends_at = datetime.now(UTC) + parse_duration(duration)
         else:
             ends_at = datetime.fromisoformat(str(until).replace("Z", "+00:00"))
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise SilenceError(str(exc), hint="--for 2h or --until 2026-03-01T18:00:00Z") from exc
     if ends_at.tzinfo is None:
         raise SilenceError("--until needs a UTC offset", hint="e.g. 2026-03-01T18:00:00Z")

@@ -16,7 +16,7 @@ from core.keys import ApiKey
 from schemas import AlertLabel, Silence
 from services.alerter.cap import ATOM_MEDIA_TYPE, CAP_MEDIA_TYPE, atom_feed, cap_document
 from services.alerter.config import Duration
-from services.alerter.silences import SilenceError, expired_now, new_silence
+from services.alerter.silences import MAX_SILENCE, SilenceError, expired_now, new_silence
 from services.alerter.state import AlerterState, monitor_key, operator_key, silencer_key, state
 
 router = APIRouter()
@@ -40,6 +40,8 @@ class SilenceRequest(BaseModel):
     def _one_end(self) -> SilenceRequest:
         if (self.ends_at is None) == (self.duration is None):
             raise ValueError("give exactly one of ends_at or duration")
+        if self.duration is not None and not timedelta(0) < self.duration <= MAX_SILENCE:
+            raise ValueError(f"duration must be positive and at most {MAX_SILENCE.days} days")
         if self.ends_at is not None and self.ends_at.tzinfo is None:
             raise ValueError("ends_at needs a UTC offset")
         return self
