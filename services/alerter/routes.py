@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from core.body import read_json
 from core.errors import ConfigError
-from core.http import Problem
+from core.http import Problem, validation_errors
 from core.keys import ApiKey
 from schemas import AlertLabel, Silence
 from services.alerter.cap import ATOM_MEDIA_TYPE, CAP_MEDIA_TYPE, atom_feed, cap_document
@@ -82,8 +83,31 @@ def silences(st: State, _key: Monitor) -> list[dict[str, Any]]:
     return [_silence_view(s, now) for s in st.silences.all()]
 
 
-@router.post("/v1/silences", status_code=201, summary="Mute matching alerts until a time")
-async def create_silence(st: State, key: Silencer, body: SilenceRequest) -> dict[str, Any]:
+SILENCE_BODY_BYTES = 64 * 1024
+"""A silence is a few matchers and a comment (at most 2,000 characters)."""
+
+
+@router.post(
+    "/v1/silences",
+    status_code=201,
+    summary="Mute matching alerts until a time",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": SilenceRequest.model_json_schema()}},
+        }
+    },
+)
+async def create_silence(st: State, key: Silencer, request: Request) -> dict[str, Any]:
+    raw = await read_json(request, SILENCE_BODY_BYTES)  # 415, 413, 400 (repeated keys)
+    try:
+        body = SilenceRequest.model_validate(raw)
+    except ValidationError as exc:
+        raise Problem(
+            422,
+            "the silence is invalid",
+            errors=validation_errors(exc.errors(include_url=False)),
+        ) from None
     try:
         silence = new_silence(
             {str(k): v for k, v in body.matchers.items()},

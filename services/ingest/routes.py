@@ -10,11 +10,11 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from core.body import read_json
 from core.http import Problem
 from core.keys import ApiKey, Role
 from schemas import area_list, party_list
 from schemas.jsonschema import batch_schema, report_schema
-from services.ingest.body import read_json
 from services.ingest.intake import Judged, judge
 from services.ingest.ledger import Verdict
 from services.ingest.publisher import PublishUnavailable
@@ -138,13 +138,19 @@ async def submit_batch(request: Request) -> Response:
         raise Problem(
             422,
             'the body must be {"reports": [ ... ]}',
-            errors=[{"loc": ["reports"], "msg": "expected an object with only a 'reports' list"}],
+            errors=[
+                {
+                    "index": None,
+                    "loc": ["reports"],
+                    "msg": "expected an object with only a 'reports' list",
+                }
+            ],
         )
     if not 1 <= len(reports) <= MAX_BATCH:
         raise Problem(
             422,
             f"a batch holds 1 to {MAX_BATCH} reports, this one has {len(reports)}",
-            errors=[{"loc": ["reports"], "msg": f"expected 1 to {MAX_BATCH} items"}],
+            errors=[{"index": None, "loc": ["reports"], "msg": f"expected 1 to {MAX_BATCH} items"}],
         )
     return await _accept(st, key, reports)
 

@@ -48,3 +48,28 @@ def test_a_silence_too_long_or_not_ending_is_422(
     problem = assert_problem(client.post("/v1/silences", json=body, headers=headers), 422)
     assert problem["detail"]
     assert client.get("/v1/silences", headers=headers).json() == []  # nothing changed
+
+
+@pytest.mark.parametrize(
+    ("raw", "content_type", "status"),
+    [(b'{"matchers": {"area": "daraya"}, "duration": "2h"}', "text/plain", 415),
+     (b'{"matchers": {"area": "daraya"}, "duration": "2h"}', None, 415),
+     (b'{"matchers": {"area": "daraya"}, "duration": "2h", "duration": "1h"}',
+      "application/json", 400),
+     (b'{"matchers": ', "application/json", 400)],
+)  # fmt: skip
+def test_a_silence_body_must_be_unambiguous_json(
+    alerter: tuple[TestClient, dict[str, str]], raw: bytes, content_type: str | None, status: int
+) -> None:
+    client, headers = alerter
+    sent = {**headers, **({"Content-Type": content_type} if content_type else {})}
+    assert_problem(client.post("/v1/silences", content=raw, headers=sent), status)
+    assert client.get("/v1/silences", headers=headers).json() == []
+
+
+def test_a_valid_silence_is_created(alerter: tuple[TestClient, dict[str, str]]) -> None:
+    client, headers = alerter
+    body = {"matchers": {"area": "madaya"}, "duration": "2h"}
+    response = client.post("/v1/silences", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    assert response.json()["status"] == "active"
