@@ -14,6 +14,7 @@ from core.body import read_json
 from core.errors import ConfigError
 from core.http import Problem, validation_errors
 from core.keys import ApiKey
+from core.openapi import problems
 from schemas import AlertLabel, Silence
 from services.alerter.cap import ATOM_MEDIA_TYPE, CAP_MEDIA_TYPE, atom_feed, cap_document
 from services.alerter.config import Duration
@@ -53,6 +54,29 @@ class SilenceRequest(BaseModel):
         return datetime.now(UTC) + (self.duration or timedelta(0))
 
 
+class SilenceView(Silence):
+    """A silence and whether it is ``active``, ``pending`` or ``expired`` now."""
+
+    status: str
+
+
+class ReceiverView(BaseModel):
+    name: str
+    kind: str
+
+
+class RoutingView(BaseModel):
+    path: str
+    error: str | None
+    receivers: list[ReceiverView]
+    routes: list[dict[str, Any]]
+
+
+class Reloaded(BaseModel):
+    receivers: int
+    routes: int
+
+
 def _silence_view(silence: Silence, now: datetime) -> dict[str, Any]:
     status = (
         "active" if silence.active(now) else "pending" if now < silence.starts_at else "expired"
@@ -60,7 +84,15 @@ def _silence_view(silence: Silence, now: datetime) -> dict[str, Any]:
     return {**silence.model_dump(mode="json"), "status": status}
 
 
-@router.get("/v1/alerts/cap", summary="Alerts as CAP 1.2 documents in an Atom feed")
+@router.get(
+    "/v1/alerts/cap",
+    summary="Alerts as CAP 1.2 documents in an Atom feed",
+    response_class=Response,
+    responses={
+        200: {"content": {ATOM_MEDIA_TYPE: {"schema": {"type": "string"}}}},
+        **problems(401, 403, 422),
+    },
+)
 def cap_feed(
     st: State, _key: Monitor, request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 200
 ) -> Response:
@@ -69,7 +101,15 @@ def cap_feed(
     return Response(body, media_type=ATOM_MEDIA_TYPE)
 
 
-@router.get("/v1/alerts/cap/{identifier}", summary="One CAP 1.2 document")
+@router.get(
+    "/v1/alerts/cap/{identifier}",
+    summary="One CAP 1.2 document",
+    response_class=Response,
+    responses={
+        200: {"content": {CAP_MEDIA_TYPE: {"schema": {"type": "string"}}}},
+        **problems(401, 403, 404),
+    },
+)
 def cap_one(st: State, _key: Monitor, identifier: str) -> Response:
     message = st.history.message(identifier)
     if message is None:
@@ -77,7 +117,12 @@ def cap_one(st: State, _key: Monitor, identifier: str) -> Response:
     return Response(cap_document(message, st.settings.cap_sender), media_type=CAP_MEDIA_TYPE)
 
 
-@router.get("/v1/silences", summary="Silences, newest first")
+@router.get(
+    "/v1/silences",
+    summary="Silences, newest first",
+    response_model=list[SilenceView],
+    responses=problems(401, 403),
+)
 def silences(st: State, _key: Monitor) -> list[dict[str, Any]]:
     now = datetime.now(UTC)
     return [_silence_view(s, now) for s in st.silences.all()]
@@ -91,6 +136,8 @@ SILENCE_BODY_BYTES = 64 * 1024
     "/v1/silences",
     status_code=201,
     summary="Mute matching alerts until a time",
+    response_model=SilenceView,
+    responses=problems(400, 401, 403, 413, 415, 422, 503),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -121,7 +168,12 @@ async def create_silence(st: State, key: Silencer, request: Request) -> dict[str
     return _silence_view(silence, datetime.now(UTC))
 
 
-@router.delete("/v1/silences/{silence_id}", summary="Expire a silence now")
+@router.delete(
+    "/v1/silences/{silence_id}",
+    summary="Expire a silence now",
+    response_model=SilenceView,
+    responses=problems(401, 403, 404, 503),
+)
 async def expire_silence(st: State, _key: Silencer, silence_id: str) -> dict[str, Any]:
     found = st.silences.get(silence_id)
     if found is None:
@@ -141,7 +193,12 @@ async def _publish(st: AlerterState, silence: Silence) -> None:
     st.silences.apply(silence)
 
 
-@router.get("/v1/alerter/config", summary="The routing in force and the last reload error")
+@router.get(
+    "/v1/alerter/config",
+    summary="The routing in force and the last reload error",
+    response_model=RoutingView,
+    responses=problems(401, 403),
+)
 def routing(st: State, _key: Operator) -> dict[str, Any]:
     config = st.config.current(time.monotonic())
     return {
@@ -152,7 +209,12 @@ def routing(st: State, _key: Operator) -> dict[str, Any]:
     }
 
 
-@router.post("/v1/alerter/reload", summary="Re-read the routing file now")
+@router.post(
+    "/v1/alerter/reload",
+    summary="Re-read the routing file now",
+    response_model=Reloaded,
+    responses=problems(401, 403, 422),
+)
 def reload(st: State, _key: Operator) -> dict[str, Any]:
     try:
         config = st.config.reload()

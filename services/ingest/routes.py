@@ -13,7 +13,8 @@ from fastapi.responses import Response
 from core.body import read_json
 from core.http import Problem
 from core.keys import ApiKey, Role
-from schemas import area_list, party_list
+from core.openapi import AUTHENTICATED, problems
+from schemas import Area, Party, area_list, party_list
 from schemas.jsonschema import batch_schema, report_schema
 from services.ingest.intake import Judged, judge
 from services.ingest.ledger import Verdict
@@ -101,6 +102,10 @@ def _body(schema: dict[str, Any]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
+SUBMIT = problems(*AUTHENTICATED, 400, 403, 409, 413, 415, 422, 503)
+"""Everything a submission can answer besides 202 (CONTRACT 2 and 6)."""
+
+
 def _report_id(item: Any) -> str:
     rid = item.get("report_id") if isinstance(item, dict) else None
     return rid if isinstance(rid, str) else ""
@@ -110,6 +115,7 @@ def _report_id(item: Any) -> str:
     "/v1/reports",
     status_code=202,
     summary="Submit one report",
+    responses=SUBMIT,
     openapi_extra=_body(report_schema(inline=True)),
 )
 async def submit_one(request: Request) -> Response:
@@ -128,6 +134,7 @@ async def submit_one(request: Request) -> Response:
     "/v1/reports/batch",
     status_code=202,
     summary="Submit 1 to 1,000 reports atomically",
+    responses=SUBMIT,
     openapi_extra=_body(batch_schema(inline=True)),
 )
 async def submit_batch(request: Request) -> Response:
@@ -155,12 +162,22 @@ async def submit_batch(request: Request) -> Response:
     return await _accept(st, key, reports)
 
 
-@router.get("/v1/reference/areas", summary="Area codes and their attributes")
+@router.get(
+    "/v1/reference/areas",
+    summary="Area codes and their attributes",
+    response_model=list[Area],
+    responses=problems(*AUTHENTICATED),
+)
 def areas(_key: Reader) -> list[dict[str, Any]]:
     return [a.model_dump() for a in area_list()]
 
 
-@router.get("/v1/reference/parties", summary="Party codes; designated ones are exempt")
+@router.get(
+    "/v1/reference/parties",
+    summary="Party codes; designated ones are exempt",
+    response_model=list[Party],
+    responses=problems(*AUTHENTICATED),
+)
 def parties(_key: Reader) -> list[dict[str, Any]]:
     return [p.model_dump() for p in party_list()]
 
