@@ -11,7 +11,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from core.http import Problem, validation_errors
+from core.errors import Conflict, Forbidden, InvalidInput
+from core.http import validation_errors
 from core.keys import ApiKey, Role
 from schemas import (
     FIELD_KINDS,
@@ -100,7 +101,10 @@ PRECEDENCE = (422, 403, 409)
 """The status of a rejected batch is its first offence in this order (CONTRACT 2)."""
 
 
-def _reject(offenders: list[dict[str, Any]], total: int) -> Problem:
+_ERROR = {422: InvalidInput, 403: Forbidden, 409: Conflict}
+
+
+def _reject(offenders: list[dict[str, Any]], total: int) -> InvalidInput:
     """The batch's answer: every offending report by index with its own status, under
     the status that comes first in :data:`PRECEDENCE`."""
     statuses = {o["status"] for o in offenders}
@@ -108,11 +112,11 @@ def _reject(offenders: list[dict[str, Any]], total: int) -> Problem:
     counts = {s: len({o["index"] for o in offenders if o["status"] == s}) for s in statuses}
     parts = [_DETAIL[s].format(n=counts[s], total=total) for s in PRECEDENCE if s in counts]
     offenders.sort(key=lambda o: o["index"])
-    return Problem(status, "; ".join(parts) + "; nothing was published", errors=offenders)
+    return _ERROR[status]("; ".join(parts) + "; nothing was published", errors=offenders)
 
 
 def judge(items: Sequence[object], key: ApiKey, ledger: Ledger, now: datetime) -> list[Judged]:
-    """Every report accepted or duplicate, or a Problem naming each offending index
+    """Every report accepted or duplicate, or an error naming each offending index
     (invalid ones, and among the valid ones those refused or in conflict)."""
     offenders: list[dict[str, Any]] = []
     judged: list[Judged] = []

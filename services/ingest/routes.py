@@ -11,7 +11,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from core.body import read_json
-from core.http import Problem
+from core.errors import TruceError
+from core.http import Problem, as_problem
 from core.keys import ApiKey, Role
 from core.openapi import AUTHENTICATED, problems
 from schemas import Area, Party, area_list, party_list
@@ -63,8 +64,8 @@ async def _accept(st: IngestState, key: ApiKey, items: list[Any]) -> Response:
     async with st.locks.hold({_report_id(item) for item in items}):
         try:
             judged = judge(items, key, st.ledger, now)
-        except Problem as problem:
-            st.metrics.rejected.labels(str(problem.status)).inc()
+        except TruceError as exc:
+            st.metrics.rejected.labels(str(as_problem(exc).status)).inc()
             raise
         fresh = [j for j in judged if j.verdict is Verdict.NEW]
         await _publish(st, fresh)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from core.http import Problem
+from core.errors import NotFound
 from core.keys import ApiKey, Role
 from core.openapi import AUTHENTICATED, problems
 from schemas import Area, Party, area_list, party_list
@@ -166,7 +166,7 @@ def report(st: State, key: Anyone, report_id: str) -> dict[str, Any]:
     revisions = st.db.rows(queries.REPORT_REVISIONS, report_id=report_id)
     owner = current[0]["org"] if current else _first_filer(revisions)
     if owner is None or (key.role is Role.PARTNER and owner != key.org):
-        raise Problem(404, f"no report {report_id!r} visible to this key")
+        raise NotFound(f"no report {report_id!r} visible to this key")
     if key.role is Role.PARTNER:  # another organisation's refused attempt is not shown
         revisions = [r for r in revisions if r["org"] == key.org]
     state_row = current[0] if current else None
