@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import openpyxl
@@ -128,6 +131,28 @@ def test_formula_shaped_cells_are_neutralised(api: Api, fmt: str) -> None:
         assert not value.startswith(("=", "+", "@", "\t", "\r")), value
         # a leading '-' is left only on numbers we wrote (a negative change)
         assert not value.startswith("-") or value.lstrip("-").isdigit(), value
+
+
+@pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice is not installed")
+def test_libreoffice_evaluates_no_cell_of_the_csv(api: Api, tmp_path: Path) -> None:
+    """A real spreadsheet engine: LibreOffice headless imports the CSV (as a user opening
+    it would) and saves it as xlsx; no cell may have become a formula or a number."""
+    response = api.get(f"/v1/weekly-report/{seed.WEEK}", "taskforce", format="csv")
+    source = tmp_path / "weekly.csv"
+    source.write_text(response.text)
+    subprocess.run(
+        ["soffice", "--headless", "--norestore", f"-env:UserInstallation=file://{tmp_path}/lo",
+         "--convert-to", "xlsx", "--outdir", str(tmp_path), str(source)],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    sheet = openpyxl.load_workbook(tmp_path / "weekly.xlsx").active
+    header = [c.value for c in next(sheet.iter_rows(max_row=1))]
+    column = header.index("report_id")
+    cells = [row[column] for row in sheet.iter_rows(min_row=2) if row[column].value]
+    assert len(cells) == len(FORMULAS)
+    assert all(c.data_type == "s" for c in cells), [(c.value, c.data_type) for c in cells]
+    shown = {str(c.value).lstrip("'") for c in cells}
+    assert shown == {rid.replace("\r", "\n") for rid in FORMULAS}  # LibreOffice reads CR as LF
 
 
 def test_json_keeps_what_partners_wrote(api: Api) -> None:
