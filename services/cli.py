@@ -6,7 +6,6 @@ Errors are one line plus a hint on stderr and a non-zero exit code.
 from __future__ import annotations
 
 import json
-import socket
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -26,6 +25,7 @@ from core.settings import Settings, load_settings
 from services.alerter.silences import SilenceLog
 from services.published import Difference
 from services.runtime import control
+from services.runtime.broker import port_free
 from services.runtime.processes import process_specs
 from services.runtime.supervisor import Supervisor
 
@@ -124,16 +124,12 @@ def _check_ports(settings: Settings) -> None:
     """Fail before starting anything when a port is taken, naming it and its setting
     (else the cause surfaces only after a timeout, in a log tail)."""
     for name, port in _ports(settings):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do
-            try:
-                sock.bind((settings.bind_host, port))
-            except OSError as exc:
-                raise ConfigError(
-                    f"port {port} on {settings.bind_host} is in use ({name}): "
-                    f"{exc.strerror or exc}",
-                    hint=f"stop what listens there, or set {name} to a free port",
-                ) from None
+        if not port_free(settings.bind_host, port):
+            raise ConfigError(
+                f"port {settings.bind_host}:{port} is already in use ({name}); "
+                "nothing was started",
+                hint=f"stop what listens there or set {name} to a free port",
+            )
 
 
 @app.command()
