@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from pydantic import BaseModel
 
 from core.body import read_json
 from core.errors import TruceError
@@ -103,8 +104,25 @@ def _body(schema: dict[str, Any]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
-SUBMIT = problems(*AUTHENTICATED, 400, 403, 409, 413, 415, 422, 503)
-"""Everything a submission can answer besides 202 (CONTRACT 2 and 6)."""
+class Result(BaseModel):
+    report_id: str
+    revision: int
+    status: Literal["accepted", "duplicate"]
+
+
+class Accepted(BaseModel):
+    """The 202 answer (CONTRACT 2); further members may be added."""
+
+    accepted: int
+    duplicates: int
+    results: list[Result]
+
+
+SUBMIT: dict[int | str, dict[str, Any]] = {
+    202: {"model": Accepted, "description": "Every report is accepted or a duplicate."},
+    **problems(*AUTHENTICATED, 400, 403, 409, 413, 415, 422, 503),
+}
+"""Everything a submission can answer (CONTRACT 2 and 6)."""
 
 
 def _report_id(item: Any) -> str:
