@@ -24,9 +24,21 @@ def is_json_media_type(content_type: str | None) -> bool:
     )
 
 
+def _no_body(request: Request) -> bool:
+    headers = request.headers
+    length = headers.get("content-length")
+    return length == "0" or (length is None and "transfer-encoding" not in headers)
+
+
 def check_json_content_type(request: Request) -> None:
-    """``415`` for a body that is not declared JSON (a form, text, nothing)."""
-    if not is_json_media_type(request.headers.get("content-type")):
+    """``415`` for a body that is not declared JSON (a form, text, undeclared); ``400``
+    for no body at all, which is a missing body rather than a wrong media type."""
+    content_type = request.headers.get("content-type")
+    if content_type is None and _no_body(request):
+        raise Problem(
+            400, "the request has no body; send JSON with 'Content-Type: application/json'"
+        )
+    if not is_json_media_type(content_type):
         raise Problem(
             415,
             "send the body as JSON with 'Content-Type: application/json'",

@@ -470,3 +470,9 @@ def test_a_mixed_batch_lists_every_offender_with_its_status(ingest: Ingest) -> N
     assert [(e["index"], e["status"]) for e in response.json()["errors"]] == [
         (0, 409), (2, 403), (3, 409)
     ]  # fmt: skip
+
+
+def test_no_body_at_all_is_400(ingest: Ingest) -> None:
+    response = ingest.post("/v1/reports", "sarc")
+    assert response.status_code == 400, response.text
+    assert "no body" in response.json()["detail"]
