@@ -126,8 +126,7 @@ def _check_ports(settings: Settings) -> None:
     for name, port in _ports(settings):
         if not port_free(settings.bind_host, port):
             raise ConfigError(
-                f"port {settings.bind_host}:{port} is already in use ({name}); "
-                "nothing was started",
+                f"port {settings.bind_host}:{port} is already in use ({name}); nothing was started",
                 hint=f"stop what listens there or set {name} to a free port",
             )
 
