@@ -5,16 +5,30 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from core.errors import (
+    BrokerError,
+    ClickHouseError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TruceError,
+    Unavailable,
+)
 from core.keys import ApiKey, KeyStore, Role
+from core.limits import RateLimiter, retry_after
+
+log = structlog.get_logger("http")
 
 PROBLEM_JSON = "application/problem+json"
 
-_TITLES = {
+TITLES = {
     400: "Bad Request",
     401: "Unauthorized",
     403: "Forbidden",
@@ -30,8 +44,9 @@ _TITLES = {
 }
 
 
-class Problem(Exception):
-    """An error answered as ``application/problem+json``; extra members go in the body."""
+class Problem(TruceError):
+    """An HTTP-level refusal (401, 413, 415, 429, ...) raised by the HTTP plumbing itself;
+    domain code raises the errors of core/errors.py, mapped in :data:`HTTP_STATUS`."""
 
     def __init__(
         self,
@@ -48,12 +63,44 @@ class Problem(Exception):
         self.extra = extra
 
 
+HTTP_STATUS: dict[type[TruceError], int] = {
+    Forbidden: 403,
+    Conflict: 409,
+    InvalidInput: 422,
+    NotFound: 404,
+    Unavailable: 503,
+    BrokerError: 503,
+    ClickHouseError: 503,
+}
+"""The one place our domain errors become HTTP statuses (the most specific class wins);
+any other error of ours is a 500 whose detail is not shown."""
+
+
+def as_problem(exc: TruceError) -> Problem:
+    """``exc`` as the problem the services answer with."""
+    if isinstance(exc, Problem):
+        return exc
+    status = next((HTTP_STATUS[c] for c in type(exc).__mro__ if c in HTTP_STATUS), 500)
+    extra: dict[str, Any] = {}
+    if isinstance(exc, InvalidInput) and exc.errors:
+        extra["errors"] = exc.errors
+    if exc.hint:
+        extra["hint"] = exc.hint
+    headers = {}
+    if status == 503:
+        wait = exc.retry_after_s if isinstance(exc, Unavailable) else 5
+        headers["Retry-After"] = str(wait)
+    if status == 500:
+        return Problem(500, "internal error; the service log has the details")
+    return Problem(status, exc.message, headers=headers, **extra)
+
+
 def problem_response(
     status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": f"https://truce.invalid/problems/{status}",
-        "title": _TITLES.get(status, "Error"),
+        "title": TITLES.get(status, "Error"),
         "status": status,
         "detail": detail,
         **extra,
@@ -76,9 +123,12 @@ def validation_errors(errors: Iterable[Any], index: int | None = None) -> list[d
 def install_problem_handlers(app: FastAPI) -> None:
     """Every error of the app, ours or the framework's, becomes problem+json."""
 
-    @app.exception_handler(Problem)
-    async def _problem(_request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(exc.status, exc.detail, exc.headers, **exc.extra)
+    @app.exception_handler(TruceError)
+    async def _problem(_request: Request, exc: TruceError) -> JSONResponse:
+        if not isinstance(exc, Problem) and as_problem(exc).status == 500:
+            log.error("unexpected error", error=str(exc)[:300], exc_info=exc)
+        problem = as_problem(exc)
+        return problem_response(problem.status, problem.detail, problem.headers, **problem.extra)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -103,8 +153,13 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-def require_roles(store: Callable[[], KeyStore], *roles: Role) -> Callable[[Request], ApiKey]:
-    """A FastAPI dependency: the caller's key, if its role is one of ``roles`` (admin always)."""
+def require_roles(
+    store: Callable[[], KeyStore], *roles: Role, limiter: RateLimiter | None = None
+) -> Callable[[Request], ApiKey]:
+    """A FastAPI dependency: the caller's key, if its role is one of ``roles`` (admin always).
+
+    With a ``limiter`` the key spends a token here, before the handler reads the body,
+    so a key's refused requests count against it too (429 with ``Retry-After``)."""
     allowed = {*roles, Role.ADMIN}
 
     def dependency(request: Request) -> ApiKey:
@@ -114,6 +169,13 @@ def require_roles(store: Callable[[], KeyStore], *roles: Role) -> Callable[[Requ
                 401,
                 "unknown or revoked API key",
                 headers={"WWW-Authenticate": 'Bearer realm="truce", error="invalid_token"'},
+            )
+        wait = limiter.acquire(key.name) if limiter is not None else 0.0
+        if wait:
+            raise Problem(
+                429,
+                "too many requests for this key; wait before retrying",
+                headers={"Retry-After": retry_after(wait)},
             )
         if key.role not in allowed:
             names = ", ".join(sorted(r.value for r in allowed))

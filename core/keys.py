@@ -11,6 +11,7 @@ import fcntl
 import hashlib
 import hmac
 import os
+import re
 import secrets
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -36,14 +37,18 @@ class KeyError_(TruceError):
     """A key could not be created, found or revoked."""
 
 
+NAME_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}", re.ASCII)
+"""Key names and organisation codes: they appear in logs, envelopes and URLs."""
+
+
 class ApiKey(BaseModel):
     """One stored key: everything but the secret itself."""
 
     model_config = ConfigDict(frozen=True)
 
-    name: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    name: str = Field(pattern=f"^{NAME_PATTERN.pattern}$")
     role: Role
-    org: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    org: str = Field(pattern=f"^{NAME_PATTERN.pattern}$")
     prefix: str
     hash: str
     created_at: datetime
@@ -112,6 +117,12 @@ class KeyStore:
         """Store a new key and return its secret (the only time it is visible)."""
         if role is Role.PARTNER and not org:
             raise KeyError_("a partner key needs --org", hint="e.g. --org sarc")
+        for option, value in (("--name", name), ("--org", org or name)):
+            if not NAME_PATTERN.fullmatch(value):
+                raise KeyError_(
+                    f"{option} {value[:80]!r} is not 1 to 64 letters, digits, '.', '_' or '-'",
+                    hint=f"e.g. {option} white-helmets",
+                )
         secret = KEY_PREFIX + base64.b32encode(secrets.token_bytes(20)).decode().lower()
         fd = self._locked()
         try:

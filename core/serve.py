@@ -7,6 +7,7 @@ from collections.abc import Callable
 import uvicorn
 from fastapi import FastAPI
 
+from core.home import private_umask
 from core.logging import configure_logging
 from core.settings import Settings, load_settings
 
@@ -16,6 +17,7 @@ def serve(
 ) -> None:
     """Build settings now (never at import), then serve until SIGTERM/SIGINT."""
     settings = load_settings()
+    private_umask()  # also when run alone, not only under `truce up`
     configure_logging(service, settings.log_level)
     uvicorn.run(
         create_app(settings),

@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=8 * 1024 * 1024, description="Largest request body.")
     rate_limit_per_s: float = Field(default=200.0, description="Requests per second per API key.")
     rate_limit_burst: int = Field(default=400, description="Burst of requests per API key.")
+    query_rate_limit_per_s: float = Field(
+        default=50.0, gt=0, description="Query API requests per second per API key."
+    )
+    query_rate_limit_burst: int = Field(
+        default=200, ge=1, description="Burst of query API requests per API key."
+    )
     publish_timeout_s: float = Field(
         default=10.0, description="Kafka must acknowledge a request's reports within this."
     )

@@ -15,6 +15,27 @@ from pydantic_core import PydanticCustomError
 FUTURE_TOLERANCE = timedelta(hours=1)
 """How far ahead of the server clock an ``occurred_at`` may be (clock skew)."""
 
+EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+"""The earliest ``occurred_at`` (CONTRACT 6): older dates are typos, and far-off years
+are weeks no report, query or ClickHouse ``DateTime64`` can hold."""
+
+
+def latest(now: datetime) -> datetime:
+    """The latest ``occurred_at`` accepted at server time ``now`` (CONTRACT 6)."""
+    return now + FUTURE_TOLERANCE
+
+
+def in_range(moment: datetime, now: datetime) -> bool:
+    """True when ``moment`` lies within CONTRACT 6's bounds, the one home of them: every
+    write (``occurred_at``) and every read (weeks, ``since``) is checked here."""
+    return EARLIEST <= moment <= latest(now)
+
+
+def range_text(now: datetime) -> str:
+    """The bounds as a user reads them in an error."""
+    return f"between {format_utc(EARLIEST)} and {format_utc(latest(now))}"
+
+
 _RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})$"
 )
@@ -71,11 +92,22 @@ def skips_future_check(info: ValidationInfo) -> bool:
 
 
 def check_not_future(moment: datetime, info: ValidationInfo) -> datetime:
-    """Refuse a time more than :data:`FUTURE_TOLERANCE` ahead of the validation's now."""
+    """Refuse a time before :data:`EARLIEST` or more than :data:`FUTURE_TOLERANCE` ahead
+    of the validation's now (CONTRACT 6)."""
     if skips_future_check(info):
         return moment
     now = context_now(info)
-    if moment > now + FUTURE_TOLERANCE:
+    if moment < EARLIEST:
+        raise PydanticCustomError(
+            "past_timestamp",
+            "{moment} is before {earliest}; occurred_at must be {bounds}",
+            {
+                "moment": format_utc(moment),
+                "earliest": format_utc(EARLIEST),
+                "bounds": range_text(now),
+            },
+        )
+    if moment > latest(now):
         raise PydanticCustomError(
             "future_timestamp",
             "{moment} is more than 1 hour after the server time {now}; "

@@ -10,6 +10,8 @@ import functools
 import re
 from datetime import UTC, date, datetime, time, timedelta
 
+from schemas.timestamps import EARLIEST, latest
+
 WEEK_PATTERN = re.compile(r"(\d{4})-W(\d{2})", re.ASCII)
 """``YYYY-Www``; a valid week also has to exist in that year (W53 does only in some)."""
 
@@ -43,6 +45,13 @@ def is_week(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def week_in_range(week: str, now: datetime) -> bool:
+    """True when a valid week overlaps the dates a report may carry (CONTRACT 6): any
+    other week can hold no report, and years far off overflow ClickHouse's dates."""
+    start = datetime.combine(week_monday(week), time(), tzinfo=UTC)
+    return start > EARLIEST - timedelta(days=7) and start <= latest(now)  # no end: 9999-W52
 
 
 def week_monday(week: str) -> date:

@@ -13,16 +13,20 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from core.clickhouse import redact
-from core.errors import TruceError
+from core.errors import ConfigError, TruceError
+from core.home import prepare_home, private_umask
 from core.keys import KeyStore, Role
 from core.settings import Settings, load_settings
 from services.alerter.silences import SilenceLog
 from services.published import Difference
 from services.runtime import control
+from services.runtime.broker import port_free
+from services.runtime.processes import process_specs
 from services.runtime.supervisor import Supervisor
 
 app = typer.Typer(
@@ -52,12 +56,34 @@ def friendly(func: F) -> F:
             if exc.hint:
                 err.print(f"[yellow]hint:[/] {exc.hint}", highlight=False)
             raise typer.Exit(1) from None
+        except OSError as exc:  # a file of TRUCE_HOME we cannot read or write
+            where = f" ({exc.filename})" if exc.filename else ""
+            err.print(f"[bold red]error:[/] {exc.strerror or exc}{where}", highlight=False)
+            err.print("[yellow]hint:[/] check TRUCE_HOME and its permissions", highlight=False)
+            raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
 
 
 def _settings() -> Settings:
-    return load_settings()
+    """The settings, with TRUCE_HOME usable and private (one clear error otherwise)."""
+    try:
+        settings = load_settings()
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        name = "TRUCE_" + "_".join(str(p) for p in first["loc"]).upper()
+        raise ConfigError(
+            f"{name}: {first['msg']}", hint="see Configuration in the README"
+        ) from None
+    private_umask()
+    tightened = prepare_home(settings.home)
+    if tightened:
+        err.print(
+            f"[yellow]warning:[/] {tightened} entries under {settings.home} were readable by "
+            "other local accounts; they are now private (0700/0600)",
+            highlight=False,
+        )
+    return settings
 
 
 def _print_endpoints(settings: Settings) -> None:
@@ -71,6 +97,40 @@ def _print_endpoints(settings: Settings) -> None:
     out.print(table)
 
 
+def _ports(settings: Settings) -> list[tuple[str, int]]:
+    """The ports ``truce up`` listens on, each with the setting that moves it."""
+    names = {spec.name.split("-")[0] for spec in process_specs(settings)}
+    ports: list[tuple[str, int]] = []
+    if "kafka" in names:
+        ports += [
+            ("TRUCE_KAFKA_PORT", settings.kafka_port),
+            ("TRUCE_KAFKA_CONTROLLER_PORT", settings.kafka_controller_port),
+        ]
+    if "ingest" in names:
+        ports.append(("TRUCE_INGEST_PORT", settings.ingest_port))
+    if "streams" in names:
+        ports += [
+            ("TRUCE_STREAMS_PORT", settings.streams_worker_port(worker))
+            for worker in range(settings.streams_workers)
+        ]
+    if "store" in names:
+        ports.append(("TRUCE_QUERY_PORT", settings.query_port))
+    if "alerter" in names:
+        ports.append(("TRUCE_ALERTER_PORT", settings.alerter_port))
+    return ports
+
+
+def _check_ports(settings: Settings) -> None:
+    """Fail before starting anything when a port is taken, naming it and its setting
+    (else the cause surfaces only after a timeout, in a log tail)."""
+    for name, port in _ports(settings):
+        if not port_free(settings.bind_host, port):
+            raise ConfigError(
+                f"port {settings.bind_host}:{port} is already in use ({name}); nothing was started",
+                hint=f"stop what listens there or set {name} to a free port",
+            )
+
+
 @app.command()
 @friendly
 def up(
@@ -80,6 +140,8 @@ def up(
 ) -> None:
     """Start the local stack (Kafka broker and every service) and print its endpoints."""
     settings = _settings()
+    if control.supervisor_pid(settings) is None:  # else: "already running", below
+        _check_ports(settings)
     if detach:
         control.start_detached(settings)
         _print_endpoints(settings)
@@ -108,13 +170,13 @@ def down() -> None:
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
 ) -> None:
-    """Show endpoints and whether every process is ready."""
+    """Show endpoints and whether every process is ready; exit 1 when not ready."""
     settings = _settings()
     info = control.status(settings)
     info["clickhouse_url"] = redact(info["clickhouse_url"])
     if as_json:
         sys.stdout.write(json.dumps(info) + "\n")
-        return
+        raise typer.Exit(0 if info["ready"] else 1)
     table = Table(title=f"Truce at {settings.home}")
     for column in ("process", "endpoint", "pid", "ready", "restarts"):
         table.add_column(column)
@@ -126,6 +188,8 @@ def status(
         behind = ", ".join(f"{topic}: {lag}" for topic, lag in topics.items()) or "no commits yet"
         out.print(f"consumer lag ({group}): {behind}")
     out.print("ready" if info["ready"] else "[red]not ready[/]")
+    if not info["ready"]:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -353,7 +417,7 @@ def silence_create(
             ends_at = datetime.now(UTC) + parse_duration(duration)
         else:
             ends_at = datetime.fromisoformat(str(until).replace("Z", "+00:00"))
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise SilenceError(str(exc), hint="--for 2h or --until 2026-03-01T18:00:00Z") from exc
     if ends_at.tzinfo is None:
         raise SilenceError("--until needs a UTC offset", hint="e.g. 2026-03-01T18:00:00Z")

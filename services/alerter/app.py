@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from core.http import install_problem_handlers
+from core.openapi import install_openapi
 from core.probes import probe_router
 from core.settings import Settings
 from services.alerter.routes import router
@@ -33,9 +34,12 @@ def create_app(settings: Settings) -> FastAPI:
         version="1",
         description="Alert notifications (webhook, Slack, email), the CAP 1.2 feed, silences.",
         lifespan=lifespan,
+        docs_url=None,  # served from the vendored assets (core/openapi.py)
+        redoc_url=None,
     )
     app.state.alerter = st
     install_problem_handlers(app)
+    install_openapi(app)
     app.include_router(router)
     app.include_router(probe_router(lambda request: request.app.state.alerter))
     return app

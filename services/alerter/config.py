@@ -38,13 +38,16 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 def _duration(value: Any) -> Any:
     """``"30s"``, ``"5m"``, ``"4h"``, ``"1d"``, ``"250ms"`` or a number of seconds."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=float(value))
-    if isinstance(value, str):
-        match = _DURATION.match(value.strip())
-        if match:
-            return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
-        raise ValueError(f"{value!r} is not a duration like 30s, 5m, 4h or 1d")
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return timedelta(seconds=float(value))
+        if isinstance(value, str):
+            match = _DURATION.match(value.strip())
+            if match:
+                return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+            raise ValueError(f"{value!r} is not a duration like 30s, 5m, 4h or 1d")
+    except OverflowError:  # 1e300 seconds: a ValueError is what validation reports as 422
+        raise ValueError(f"{str(value)[:40]!r} is longer than any duration can be") from None
     return value
 
 

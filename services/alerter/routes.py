@@ -8,15 +8,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from core.body import read_json
 from core.errors import ConfigError
-from core.http import Problem
+from core.http import Problem, validation_errors
 from core.keys import ApiKey
+from core.openapi import problems
 from schemas import AlertLabel, Silence
 from services.alerter.cap import ATOM_MEDIA_TYPE, CAP_MEDIA_TYPE, atom_feed, cap_document
 from services.alerter.config import Duration
-from services.alerter.silences import SilenceError, expired_now, new_silence
+from services.alerter.silences import MAX_SILENCE, SilenceError, expired_now, new_silence
 from services.alerter.state import AlerterState, monitor_key, operator_key, silencer_key, state
 
 router = APIRouter()
@@ -40,6 +42,8 @@ class SilenceRequest(BaseModel):
     def _one_end(self) -> SilenceRequest:
         if (self.ends_at is None) == (self.duration is None):
             raise ValueError("give exactly one of ends_at or duration")
+        if self.duration is not None and not timedelta(0) < self.duration <= MAX_SILENCE:
+            raise ValueError(f"duration must be positive and at most {MAX_SILENCE.days} days")
         if self.ends_at is not None and self.ends_at.tzinfo is None:
             raise ValueError("ends_at needs a UTC offset")
         return self
@@ -50,6 +54,29 @@ class SilenceRequest(BaseModel):
         return datetime.now(UTC) + (self.duration or timedelta(0))
 
 
+class SilenceView(Silence):
+    """A silence and whether it is ``active``, ``pending`` or ``expired`` now."""
+
+    status: str
+
+
+class ReceiverView(BaseModel):
+    name: str
+    kind: str
+
+
+class RoutingView(BaseModel):
+    path: str
+    error: str | None
+    receivers: list[ReceiverView]
+    routes: list[dict[str, Any]]
+
+
+class Reloaded(BaseModel):
+    receivers: int
+    routes: int
+
+
 def _silence_view(silence: Silence, now: datetime) -> dict[str, Any]:
     status = (
         "active" if silence.active(now) else "pending" if now < silence.starts_at else "expired"
@@ -57,7 +84,15 @@ def _silence_view(silence: Silence, now: datetime) -> dict[str, Any]:
     return {**silence.model_dump(mode="json"), "status": status}
 
 
-@router.get("/v1/alerts/cap", summary="Alerts as CAP 1.2 documents in an Atom feed")
+@router.get(
+    "/v1/alerts/cap",
+    summary="Alerts as CAP 1.2 documents in an Atom feed",
+    response_class=Response,
+    responses={
+        200: {"content": {ATOM_MEDIA_TYPE: {"schema": {"type": "string"}}}},
+        **problems(401, 403, 422),
+    },
+)
 def cap_feed(
     st: State, _key: Monitor, request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 200
 ) -> Response:
@@ -66,7 +101,15 @@ def cap_feed(
     return Response(body, media_type=ATOM_MEDIA_TYPE)
 
 
-@router.get("/v1/alerts/cap/{identifier}", summary="One CAP 1.2 document")
+@router.get(
+    "/v1/alerts/cap/{identifier}",
+    summary="One CAP 1.2 document",
+    response_class=Response,
+    responses={
+        200: {"content": {CAP_MEDIA_TYPE: {"schema": {"type": "string"}}}},
+        **problems(401, 403, 404),
+    },
+)
 def cap_one(st: State, _key: Monitor, identifier: str) -> Response:
     message = st.history.message(identifier)
     if message is None:
@@ -74,14 +117,44 @@ def cap_one(st: State, _key: Monitor, identifier: str) -> Response:
     return Response(cap_document(message, st.settings.cap_sender), media_type=CAP_MEDIA_TYPE)
 
 
-@router.get("/v1/silences", summary="Silences, newest first")
+@router.get(
+    "/v1/silences",
+    summary="Silences, newest first",
+    response_model=list[SilenceView],
+    responses=problems(401, 403),
+)
 def silences(st: State, _key: Monitor) -> list[dict[str, Any]]:
     now = datetime.now(UTC)
     return [_silence_view(s, now) for s in st.silences.all()]
 
 
-@router.post("/v1/silences", status_code=201, summary="Mute matching alerts until a time")
-async def create_silence(st: State, key: Silencer, body: SilenceRequest) -> dict[str, Any]:
+SILENCE_BODY_BYTES = 64 * 1024
+"""A silence is a few matchers and a comment (at most 2,000 characters)."""
+
+
+@router.post(
+    "/v1/silences",
+    status_code=201,
+    summary="Mute matching alerts until a time",
+    response_model=SilenceView,
+    responses=problems(400, 401, 403, 413, 415, 422, 503),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": SilenceRequest.model_json_schema()}},
+        }
+    },
+)
+async def create_silence(st: State, key: Silencer, request: Request) -> dict[str, Any]:
+    raw = await read_json(request, SILENCE_BODY_BYTES)  # 415, 413, 400 (repeated keys)
+    try:
+        body = SilenceRequest.model_validate(raw)
+    except ValidationError as exc:
+        raise Problem(
+            422,
+            "the silence is invalid",
+            errors=validation_errors(exc.errors(include_url=False)),
+        ) from None
     try:
         silence = new_silence(
             {str(k): v for k, v in body.matchers.items()},
@@ -95,7 +168,12 @@ async def create_silence(st: State, key: Silencer, body: SilenceRequest) -> dict
     return _silence_view(silence, datetime.now(UTC))
 
 
-@router.delete("/v1/silences/{silence_id}", summary="Expire a silence now")
+@router.delete(
+    "/v1/silences/{silence_id}",
+    summary="Expire a silence now",
+    response_model=SilenceView,
+    responses=problems(401, 403, 404, 503),
+)
 async def expire_silence(st: State, _key: Silencer, silence_id: str) -> dict[str, Any]:
     found = st.silences.get(silence_id)
     if found is None:
@@ -115,7 +193,12 @@ async def _publish(st: AlerterState, silence: Silence) -> None:
     st.silences.apply(silence)
 
 
-@router.get("/v1/alerter/config", summary="The routing in force and the last reload error")
+@router.get(
+    "/v1/alerter/config",
+    summary="The routing in force and the last reload error",
+    response_model=RoutingView,
+    responses=problems(401, 403),
+)
 def routing(st: State, _key: Operator) -> dict[str, Any]:
     config = st.config.current(time.monotonic())
     return {
@@ -126,7 +209,12 @@ def routing(st: State, _key: Operator) -> dict[str, Any]:
     }
 
 
-@router.post("/v1/alerter/reload", summary="Re-read the routing file now")
+@router.post(
+    "/v1/alerter/reload",
+    summary="Re-read the routing file now",
+    response_model=Reloaded,
+    responses=problems(401, 403, 422),
+)
 def reload(st: State, _key: Operator) -> dict[str, Any]:
     try:
         config = st.config.reload()

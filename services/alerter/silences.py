@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 import threading
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from pydantic import ValidationError
@@ -30,12 +30,22 @@ class SilenceError(TruceError):
     """A silence could not be created, found or expired."""
 
 
+MAX_SILENCE = timedelta(days=366)
+"""The longest a silence may last: a longer mute is a routing change (alerter.yaml), and
+far-off ends overflow the calendar."""
+
+
 def new_silence(
     matchers: Mapping[str, str], ends_at: datetime, created_by: str, comment: str = ""
 ) -> Silence:
     now = datetime.now(UTC)
     if ends_at <= now:
         raise SilenceError("a silence must end in the future", hint="e.g. --for 2h")
+    if ends_at - now > MAX_SILENCE:
+        raise SilenceError(
+            f"a silence may last at most {MAX_SILENCE.days} days",
+            hint="mute longer by changing the routes in alerter.yaml",
+        )
     try:
         return _validate(
             {

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from core.http import install_problem_handlers
+from core.openapi import install_openapi
 from core.probes import probe_router
 from core.settings import Settings
 from services.ingest.routes import router
@@ -32,9 +33,12 @@ def create_app(settings: Settings) -> FastAPI:
         version="1",
         description="Field partners submit violation, delivery and access-request reports.",
         lifespan=lifespan,
+        docs_url=None,  # served from the vendored assets (core/openapi.py)
+        redoc_url=None,
     )
     app.state.ingest = ingest
     install_problem_handlers(app)
+    install_openapi(app)
     app.include_router(router)
     app.include_router(probe_router(lambda request: request.app.state.ingest))
     return app

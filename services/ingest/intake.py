@@ -11,7 +11,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from core.http import Problem, validation_errors
+from core.errors import Conflict, Forbidden, InvalidInput
+from core.http import validation_errors
 from core.keys import ApiKey, Role
 from schemas import (
     FIELD_KINDS,
@@ -79,44 +80,63 @@ def _field_loc(error: Any) -> Any:
     return {**error, "loc": loc}
 
 
-def _validate(items: Sequence[object], now: datetime) -> list[Report]:
-    reports: list[Report] = []
-    errors: list[dict[str, Any]] = []
+def _validate(items: Sequence[object], now: datetime) -> list[Report | list[dict[str, Any]]]:
+    """Each item's report, or its 422 errors (``{"index", "status", "loc", "msg"}``)."""
+    out: list[Report | list[dict[str, Any]]] = []
     for index, item in enumerate(items):
         try:
-            reports.append(parse_report(item, now=now))
+            out.append(parse_report(item, now=now))
         except ValidationError as exc:
-            errors.extend(validation_errors(map(_field_loc, exc.errors(include_url=False)), index))
-    if errors:
-        bad = len({e["index"] for e in errors})
-        raise Problem(
-            422,
-            f"{bad} of {len(items)} report(s) are invalid; nothing was published",
-            errors=errors,
-        )
-    return reports
+            errors = validation_errors(map(_field_loc, exc.errors(include_url=False)), index)
+            out.append([{**e, "status": 422} for e in errors])
+    return out
+
+
+_DETAIL = {
+    422: "{n} of {total} report(s) are invalid",
+    403: "{n} of {total} report(s) may not be filed with this key",
+    409: "{n} of {total} report(s) conflict with earlier revisions",
+}
+PRECEDENCE = (422, 403, 409)
+"""The status of a rejected batch is its first offence in this order (CONTRACT 2)."""
+
+
+_ERROR = {422: InvalidInput, 403: Forbidden, 409: Conflict}
+
+
+def _reject(offenders: list[dict[str, Any]], total: int) -> InvalidInput:
+    """The batch's answer: every offending report by index with its own status, under
+    the status that comes first in :data:`PRECEDENCE`."""
+    statuses = {o["status"] for o in offenders}
+    status = next(s for s in PRECEDENCE if s in statuses)
+    counts = {s: len({o["index"] for o in offenders if o["status"] == s}) for s in statuses}
+    parts = [_DETAIL[s].format(n=counts[s], total=total) for s in PRECEDENCE if s in counts]
+    offenders.sort(key=lambda o: o["index"])
+    return _ERROR[status]("; ".join(parts) + "; nothing was published", errors=offenders)
 
 
 def judge(items: Sequence[object], key: ApiKey, ledger: Ledger, now: datetime) -> list[Judged]:
-    """Every report accepted or duplicate, or a Problem naming each offending index."""
-    reports = _validate(items, now)
-    envelopes = [make_envelope(r, org=key.org, key_name=key.name, received_at=now) for r in reports]
-    forbidden: list[dict[str, Any]] = []
-    conflicts: list[dict[str, Any]] = []
-    verdicts: list[Verdict] = []
+    """Every report accepted or duplicate, or an error naming each offending index
+    (invalid ones, and among the valid ones those refused or in conflict)."""
+    offenders: list[dict[str, Any]] = []
+    judged: list[Judged] = []
     seen: dict[tuple[str, int], str] = {}
-    for index, envelope in enumerate(envelopes):
-        report = envelope.report
+    for index, parsed in enumerate(_validate(items, now)):
+        if isinstance(parsed, list):
+            offenders.extend(parsed)
+            continue
+        report = parsed
+        envelope = make_envelope(report, org=key.org, key_name=key.name, received_at=now)
         if report.kind not in FILED_BY.get(key.role, frozenset()):
-            forbidden.append(
+            offenders.append(
                 {
                     "index": index,
+                    "status": 403,
                     "report_id": report.report_id,
                     "msg": f"a {key.role.value} key may not submit {report.kind} reports; "
                     f"{_who_files(report.kind)} do",
                 }
             )
-            verdicts.append(Verdict.FOREIGN)
             continue
         ident = (report.report_id, report.revision)
         verdict = ledger.judge(report.report_id, report.revision, envelope.content_hash, key.org)
@@ -124,17 +144,19 @@ def judge(items: Sequence[object], key: ApiKey, ledger: Ledger, now: datetime) -
             same = seen[ident] == envelope.content_hash
             verdict = Verdict.DUPLICATE if same else Verdict.CONFLICT
         if verdict is Verdict.FOREIGN:
-            forbidden.append(
+            offenders.append(
                 {
                     "index": index,
+                    "status": 403,
                     "report_id": report.report_id,
                     "msg": "this report belongs to another organisation",
                 }
             )
         elif verdict is Verdict.CONFLICT:
-            conflicts.append(
+            offenders.append(
                 {
                     "index": index,
+                    "status": 409,
                     "report_id": report.report_id,
                     "revision": report.revision,
                     "msg": "this revision was already received with different content; "
@@ -142,13 +164,7 @@ def judge(items: Sequence[object], key: ApiKey, ledger: Ledger, now: datetime) -
                 }
             )
         seen.setdefault(ident, envelope.content_hash)
-        verdicts.append(verdict)
-    if forbidden:
-        raise Problem(
-            403, f"{len(forbidden)} report(s) may not be filed with this key", errors=forbidden
-        )
-    if conflicts:
-        raise Problem(
-            409, f"{len(conflicts)} report(s) conflict with earlier revisions", errors=conflicts
-        )
-    return [Judged(e, v) for e, v in zip(envelopes, verdicts, strict=True)]
+        judged.append(Judged(envelope, verdict))
+    if offenders:
+        raise _reject(offenders, len(items))
+    return judged

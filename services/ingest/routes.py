@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 import structlog
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from pydantic import BaseModel
 
-from core.http import Problem
+from core.body import read_json
+from core.errors import TruceError
+from core.http import Problem, as_problem
 from core.keys import ApiKey, Role
-from schemas import area_list, party_list
+from core.openapi import AUTHENTICATED, problems
+from schemas import Area, Party, area_list, party_list
 from schemas.jsonschema import batch_schema, report_schema
-from services.ingest.body import read_json
 from services.ingest.intake import Judged, judge
 from services.ingest.ledger import Verdict
-from services.ingest.limits import retry_after
 from services.ingest.publisher import PublishUnavailable
 from services.ingest.state import IngestState, ingest_state, state
 
@@ -31,7 +33,6 @@ IN_DOUBT_RETRY_AFTER = "5"
 REFUSAL_IDS_LOGGED = 50
 
 log = structlog.get_logger("ingest.submissions")
-
 router = APIRouter()
 
 
@@ -39,7 +40,12 @@ def _submission(request: Request) -> tuple[IngestState, ApiKey]:
     """The state and the submitting key, resolved in the handler rather than through
     ``Depends``: FastAPI's dependency solving was a fifth of the loop's time per report."""
     st = ingest_state(request)
-    return st, st.auth_submit(request)
+    try:
+        return st, st.auth_submit(request)  # spends the key's token before the body is read
+    except Problem as problem:
+        if problem.status == 429:
+            st.metrics.rejected.labels("rate_limited").inc()
+        raise
 
 
 async def _reader(request: Request) -> ApiKey:
@@ -52,17 +58,12 @@ Reader = Annotated[ApiKey, Depends(_reader)]
 async def _accept(st: IngestState, key: ApiKey, items: list[Any]) -> Response:
     try:
         return await _judge_and_publish(st, key, items)
-    except Problem as problem:
-        raise _refused(key, items, problem) from None
+    except TruceError as exc:
+        _refused(key, items, as_problem(exc))
+        raise
 
 
 async def _judge_and_publish(st: IngestState, key: ApiKey, items: list[Any]) -> Response:
-    wait = st.limiter.acquire(key.name)
-    if wait:
-        st.metrics.rejected.labels("rate_limited").inc()
-        raise Problem(
-            429, "too many requests for this key", headers={"Retry-After": retry_after(wait)}
-        )
     if not st.follower.caught_up.is_set():
         # CONTRACT 6: a duplicate, 409 or 403 is never decided from a partial view of the
         # log; until the ledger has read it all, nothing is judged
@@ -86,8 +87,8 @@ async def _judge_and_publish(st: IngestState, key: ApiKey, items: list[Any]) -> 
             )
         try:
             judged = judge(items, key, st.ledger, now)
-        except Problem as problem:
-            st.metrics.rejected.labels(str(problem.status)).inc()
+        except TruceError as exc:
+            st.metrics.rejected.labels(str(as_problem(exc).status)).inc()
             raise
         fresh = [j for j in judged if j.verdict is Verdict.NEW]
         await _publish(st, fresh)
@@ -126,6 +127,27 @@ def _body(schema: dict[str, Any]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
+class Result(BaseModel):
+    report_id: str
+    revision: int
+    status: Literal["accepted", "duplicate"]
+
+
+class Accepted(BaseModel):
+    """The 202 answer (CONTRACT 2); further members may be added."""
+
+    accepted: int
+    duplicates: int
+    results: list[Result]
+
+
+SUBMIT: dict[int | str, dict[str, Any]] = {
+    202: {"model": Accepted, "description": "Every report is accepted or a duplicate."},
+    **problems(*AUTHENTICATED, 400, 403, 409, 413, 415, 422, 503),
+}
+"""Everything a submission can answer (CONTRACT 2 and 6)."""
+
+
 def _refused(key: ApiKey, items: list[Any], problem: Problem) -> Problem:
     """Log a refusal with the report ids it concerns (on-call staff and partners' help
     desks search the logs by report id), and hand the problem back to be raised."""
@@ -152,6 +174,7 @@ def _report_id(item: Any) -> str:
     "/v1/reports",
     status_code=202,
     summary="Submit one report",
+    responses=SUBMIT,
     openapi_extra=_body(report_schema(inline=True)),
 )
 async def submit_one(request: Request) -> Response:
@@ -170,6 +193,7 @@ async def submit_one(request: Request) -> Response:
     "/v1/reports/batch",
     status_code=202,
     summary="Submit 1 to 1,000 reports atomically",
+    responses=SUBMIT,
     openapi_extra=_body(batch_schema(inline=True)),
 )
 async def submit_batch(request: Request) -> Response:
@@ -180,23 +204,34 @@ async def submit_batch(request: Request) -> Response:
         raise _refused(key, [], Problem(
             422,
             'the body must be {"reports": [ ... ]}',
-            errors=[{"loc": ["reports"], "msg": "expected an object with only a 'reports' list"}],
+            errors=[{"index": None, "loc": ["reports"],
+                     "msg": "expected an object with only a 'reports' list"}],
         ))  # fmt: skip
     if not 1 <= len(reports) <= MAX_BATCH:
         raise _refused(key, reports, Problem(
             422,
             f"a batch holds 1 to {MAX_BATCH} reports, this one has {len(reports)}",
-            errors=[{"loc": ["reports"], "msg": f"expected 1 to {MAX_BATCH} items"}],
+            errors=[{"index": None, "loc": ["reports"], "msg": f"expected 1 to {MAX_BATCH} items"}],
         ))  # fmt: skip
     return await _accept(st, key, reports)
 
 
-@router.get("/v1/reference/areas", summary="Area codes and their attributes")
+@router.get(
+    "/v1/reference/areas",
+    summary="Area codes and their attributes",
+    response_model=list[Area],
+    responses=problems(*AUTHENTICATED),
+)
 def areas(_key: Reader) -> list[dict[str, Any]]:
     return [a.model_dump() for a in area_list()]
 
 
-@router.get("/v1/reference/parties", summary="Party codes; designated ones are exempt")
+@router.get(
+    "/v1/reference/parties",
+    summary="Party codes; designated ones are exempt",
+    response_model=list[Party],
+    responses=problems(*AUTHENTICATED),
+)
 def parties(_key: Reader) -> list[dict[str, Any]]:
     return [p.model_dump() for p in party_list()]
 

@@ -13,11 +13,11 @@ from prometheus_client import CollectorRegistry
 from core.http import require_roles
 from core.kafka import cluster_answers, end_offsets, ensure_topics
 from core.keys import ApiKey, KeyStore, Role
+from core.limits import RateLimiter
 from core.settings import Settings
 from schemas import topic_names
 from services.ingest.follower import LogFollower
 from services.ingest.ledger import Ledger
-from services.ingest.limits import RateLimiter
 from services.ingest.locks import IdLocks
 from services.ingest.metrics import IngestMetrics
 from services.ingest.publisher import Publisher
@@ -36,8 +36,11 @@ class IngestState:
         self.limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
         self.metrics = IngestMetrics()
         self.locks = IdLocks()
-        self._submit = require_roles(lambda: self.keys, Role.PARTNER, Role.TASKFORCE)
-        self._any = require_roles(lambda: self.keys, *Role)
+        limiter = self.limiter
+        self._submit = require_roles(
+            lambda: self.keys, Role.PARTNER, Role.TASKFORCE, limiter=limiter
+        )
+        self._any = require_roles(lambda: self.keys, *Role, limiter=limiter)
         self._kafka_ok = False
         self._kafka_checked = 0.0
         self._kafka_lock = threading.Lock()

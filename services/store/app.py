@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from core.http import install_problem_handlers
+from core.openapi import install_openapi
 from core.probes import probe_router
 from core.settings import Settings
 from services.store.dashboard import install_dashboard
@@ -33,9 +34,12 @@ def create_app(settings: Settings, store: StoreState | None = None) -> FastAPI:
         description="Weekly compliance and access metrics, reports, the weekly report, "
         "reconciliation and the monitors' dashboard (/dashboard).",
         lifespan=lifespan,
+        docs_url=None,  # served from the vendored assets (core/openapi.py)
+        redoc_url=None,
     )
     app.state.store = st
     install_problem_handlers(app)
+    install_openapi(app)
     app.include_router(router)
     app.include_router(probe_router(lambda request: request.app.state.store))
     install_dashboard(app)

@@ -11,6 +11,8 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.responses import Response
+from starlette.types import Scope
 
 STATIC = Path(__file__).resolve().parent / "static"
 SECURITY_HEADERS = {
@@ -26,6 +28,16 @@ SECURITY_HEADERS = {
 router = APIRouter(include_in_schema=False)
 
 
+class _Static(StaticFiles):
+    """The vendored assets, each with the page's headers: ``dashboard.html`` is reachable
+    here too, and must not run without its policy."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+
 @router.get("/dashboard")
 def dashboard() -> FileResponse:
     return FileResponse(STATIC / "dashboard.html", headers=SECURITY_HEADERS)
@@ -33,4 +45,4 @@ def dashboard() -> FileResponse:
 
 def install_dashboard(app: FastAPI) -> None:
     app.include_router(router)
-    app.mount("/dashboard/static", StaticFiles(directory=STATIC), name="dashboard-static")
+    app.mount("/dashboard/static", _Static(directory=STATIC), name="dashboard-static")

@@ -6,9 +6,10 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import get_args
 
-from core.http import Problem
+from core.errors import InvalidInput
 from schemas import KINDS, Report, VerificationStatus, areas, parties
-from schemas.weeks import is_week
+from schemas.timestamps import in_range, parse_rfc3339, range_text
+from schemas.weeks import is_week, week_in_range
 
 STATUSES = frozenset(
     status
@@ -23,18 +24,22 @@ def check_week(week: str, where: str = "query") -> str:
     """``week`` if it is a valid ISO 8601 week; ``where`` is the parameter's place (query
     or path) named in the 422's ``loc``."""
     if not is_week(week):
-        raise Problem(
-            422,
+        raise InvalidInput(
             f"week {week!r} is not an ISO 8601 week like 2016-W09",
             errors=[{"loc": [where, "week"], "msg": "expected YYYY-Www"}],
+        )
+    now = datetime.now(UTC)
+    if not week_in_range(week, now):
+        raise InvalidInput(
+            f"week {week} holds no reports: dates are {range_text(now)}",
+            errors=[{"loc": [where, "week"], "msg": f"expected a week {range_text(now)}"}],
         )
     return week
 
 
 def check_area(area: str | None) -> str:
     if area and area not in areas():
-        raise Problem(
-            422,
+        raise InvalidInput(
             f"unknown area code {area!r}",
             errors=[{"loc": ["query", "area"], "msg": "see GET /v1/reference/areas"}],
         )
@@ -43,8 +48,7 @@ def check_area(area: str | None) -> str:
 
 def check_party(party: str | None) -> str:
     if party and party not in parties():
-        raise Problem(
-            422,
+        raise InvalidInput(
             f"unknown party code {party!r}",
             errors=[{"loc": ["query", "party"], "msg": "see GET /v1/reference/parties"}],
         )
@@ -56,24 +60,26 @@ def check_since(since: str | None) -> datetime:
     if not since:
         return datetime(1970, 1, 1, tzinfo=UTC)
     try:
-        moment = datetime.fromisoformat(since.replace("Z", "+00:00"))
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
-        raise Problem(
-            422,
-            f"since {since!r} is not an RFC 3339 timestamp with an offset",
+        moment = parse_rfc3339(since)
+    except ValueError:  # pydantic's custom errors are ValueErrors
+        raise InvalidInput(
+            f"since {since[:80]!r} is not an RFC 3339 timestamp with an offset",
             errors=[{"loc": ["query", "since"], "msg": "expected e.g. 2016-02-27T00:00:00Z"}],
+        ) from None
+    now = datetime.now(UTC)
+    if not in_range(moment, now):
+        raise InvalidInput(
+            f"since {since[:80]!r} is out of range: times are {range_text(now)}",
+            errors=[{"loc": ["query", "since"], "msg": f"expected a time {range_text(now)}"}],
         )
-    return moment.astimezone(UTC)
+    return moment
 
 
 def check_choice(name: str, value: str | None, allowed: Iterable[str]) -> str:
     """``value`` if it is one of ``allowed`` (or empty: no filter), else a 422."""
     choices = sorted(allowed)
     if value and value not in choices:
-        raise Problem(
-            422,
+        raise InvalidInput(
             f"{name} {value!r} is not one of {', '.join(choices)}",
             errors=[{"loc": ["query", name], "msg": f"expected one of {choices}"}],
         )

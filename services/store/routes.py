@@ -8,9 +8,10 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from core.http import Problem
+from core.errors import NotFound
 from core.keys import ApiKey, Role
-from schemas import area_list, party_list
+from core.openapi import AUTHENTICATED, problems
+from schemas import Area, Party, area_list, party_list
 from schemas.weekly_report import WeeklyReport
 from services.store import queries, recompute
 from services.store.params import (
@@ -20,12 +21,23 @@ from services.store.params import (
     check_week,
     report_filters,
 )
+from services.store.responses import (
+    AccessMetrics,
+    AlertView,
+    ReportHistory,
+    ReportPage,
+    Verification,
+    WeeklyMetrics,
+)
 from services.store.state import StoreState, state
 from services.store.weekly import formats
 from services.store.weekly.assemble import weekly_report as assemble_weekly_report
-from services.store.weekly.render import render
+from services.store.weekly.render import html_policy, render
 
 router = APIRouter()
+READER = problems(*AUTHENTICATED, 403, 422)
+"""What a monitor's read can answer besides 200."""
+ANYONE = problems(*AUTHENTICATED, 422)
 State = Annotated[StoreState, Depends(state)]
 
 
@@ -47,7 +59,12 @@ Reader = Annotated[ApiKey, Depends(_reader)]
 Anyone = Annotated[ApiKey, Depends(_anyone)]
 
 
-@router.get("/v1/metrics/weekly", summary="Weekly compliance per area and perpetrator")
+@router.get(
+    "/v1/metrics/weekly",
+    summary="Weekly compliance per area and perpetrator",
+    response_model=WeeklyMetrics,
+    responses=READER,
+)
 def weekly(
     st: State, _key: Reader, week: str, area: str | None = None, party: str | None = None
 ) -> dict[str, Any]:
@@ -55,7 +72,12 @@ def weekly(
     return {"week": week, "rows": rows}
 
 
-@router.get("/v1/metrics/access", summary="Weekly deliveries and access requests per area")
+@router.get(
+    "/v1/metrics/access",
+    summary="Weekly deliveries and access requests per area",
+    response_model=AccessMetrics,
+    responses=READER,
+)
 def access(st: State, _key: Reader, week: str, area: str | None = None) -> dict[str, Any]:
     return {"week": week, "rows": queries.access(st.db, check_week(week), check_area(area))}
 
@@ -67,9 +89,14 @@ def access(st: State, _key: Reader, week: str, area: str | None = None) -> dict[
     responses={
         200: {
             "model": WeeklyReport,
-            "content": {"text/markdown": {}, "text/html": {}, "text/csv": {}},
+            "content": {
+                "text/markdown": {"schema": {"type": "string"}},
+                "text/html": {"schema": {"type": "string"}},
+                "text/csv": {"schema": {"type": "string"}},
+            },
             "description": "Without ?format= the Accept header chooses; JSON by default.",
-        }
+        },
+        **READER,
     },
 )
 def weekly_report(
@@ -85,15 +112,28 @@ def weekly_report(
     if fmt.disposition:
         headers["Content-Disposition"] = f'{fmt.disposition}; filename="{fmt.filename(checked)}"'
     body = render(assemble_weekly_report(st.db, checked), fmt)
+    if fmt.name == "html":
+        headers["Content-Security-Policy"] = html_policy(body)
+        headers["X-Content-Type-Options"] = "nosniff"
     return Response(body, media_type=fmt.media_type, headers=headers)
 
 
-@router.get("/v1/verify", summary="Reconcile the stream's metrics with a raw-log recount")
+@router.get(
+    "/v1/verify",
+    summary="Reconcile the stream's metrics with a raw-log recount",
+    response_model=Verification,
+    responses=READER,
+)
 def verify(st: State, _key: Reader, week: str | None = None) -> dict[str, Any]:
     return recompute.verify(st.db, week)
 
 
-@router.get("/v1/reports", summary="The current reports behind a number (drill-down)")
+@router.get(
+    "/v1/reports",
+    summary="The current reports behind a number (drill-down)",
+    response_model=ReportPage,
+    responses=READER,
+)
 def report_list(
     st: State,
     _key: Reader,
@@ -115,13 +155,18 @@ def report_list(
     return {"total": total, "limit": limit, "offset": offset, "reports": rows}
 
 
-@router.get("/v1/reports/{report_id}", summary="Every revision of a report and its state")
+@router.get(
+    "/v1/reports/{report_id}",
+    summary="Every revision of a report and its state",
+    response_model=ReportHistory,
+    responses=problems(*AUTHENTICATED, 404),
+)
 def report(st: State, key: Anyone, report_id: str) -> dict[str, Any]:
     current = st.db.rows(queries.REPORT_CURRENT, report_id=report_id)
     revisions = st.db.rows(queries.REPORT_REVISIONS, report_id=report_id)
     owner = current[0]["org"] if current else _first_filer(revisions)
     if owner is None or (key.role is Role.PARTNER and owner != key.org):
-        raise Problem(404, f"no report {report_id!r} visible to this key")
+        raise NotFound(f"no report {report_id!r} visible to this key")
     if key.role is Role.PARTNER:  # another organisation's refused attempt is not shown
         revisions = [r for r in revisions if r["org"] == key.org]
     state_row = current[0] if current else None
@@ -162,7 +207,12 @@ def _first_filer(revisions: list[dict[str, Any]]) -> str | None:
     return str(first["org"])
 
 
-@router.get("/v1/alerts", summary="Spike alerts, newest first")
+@router.get(
+    "/v1/alerts",
+    summary="Spike alerts, newest first",
+    response_model=list[AlertView],
+    responses=READER,
+)
 def alerts(
     st: State, _key: Reader, since: str | None = None, area: str | None = None
 ) -> list[dict[str, Any]]:
@@ -175,11 +225,21 @@ def alerts(
     return rows
 
 
-@router.get("/v1/reference/areas", summary="Area codes and their attributes")
+@router.get(
+    "/v1/reference/areas",
+    summary="Area codes and their attributes",
+    response_model=list[Area],
+    responses=problems(*AUTHENTICATED),
+)
 def areas(_key: Anyone) -> list[dict[str, Any]]:
     return [a.model_dump() for a in area_list()]
 
 
-@router.get("/v1/reference/parties", summary="Party codes; designated ones are exempt")
+@router.get(
+    "/v1/reference/parties",
+    summary="Party codes; designated ones are exempt",
+    response_model=list[Party],
+    responses=problems(*AUTHENTICATED),
+)
 def parties(_key: Anyone) -> list[dict[str, Any]]:
     return [p.model_dump() for p in party_list()]

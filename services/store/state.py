@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 from core.failpoints import STORE_INSERT, Failpoints
 from core.http import require_roles
 from core.keys import ApiKey, KeyStore, Role
+from core.limits import RateLimiter
 from core.settings import Settings
 from schemas import group_names, topic_names
 from services.store.database import Database
@@ -48,8 +49,11 @@ class StoreState:
             metrics=self.metrics,
         )
         self.metrics.registry.register(PipelineCollector(settings, self.db))
-        self._readers = require_roles(lambda: self.keys, Role.MONITOR, Role.TASKFORCE)
-        self._anyone = require_roles(lambda: self.keys, *Role)
+        self.limiter = RateLimiter(settings.query_rate_limit_per_s, settings.query_rate_limit_burst)
+        self._readers = require_roles(
+            lambda: self.keys, Role.MONITOR, Role.TASKFORCE, limiter=self.limiter
+        )
+        self._anyone = require_roles(lambda: self.keys, *Role, limiter=self.limiter)
 
     def start(self) -> None:
         self.db.migrate()

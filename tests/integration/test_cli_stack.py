@@ -50,6 +50,15 @@ def test_up_status_down_in_fresh_home(tmp_path: Path) -> None:
         assert info["query_url"] == settings.query_url
         assert info["clickhouse_url"] == f"chdb://{settings.home}/clickhouse"
         assert info["processes"]["kafka"]["ready"] is True
+        # issue 16: the Kafka log, ClickHouse's data and logs, keys: the owner's alone
+        opened = {
+            str(p): oct(p.lstat().st_mode & 0o777)
+            for p in [settings.home, *settings.home.rglob("*")]
+            if not p.is_symlink() and p.lstat().st_mode & 0o077
+        }
+        assert not opened, opened
+        assert (settings.kafka_data_dir).is_dir()
+        assert any(settings.logs_dir.iterdir())
 
         again = truce(env, "up", "--detach")
         assert again.returncode == 1

@@ -131,6 +131,10 @@ BAD_FIELDS: list[tuple[str, dict[str, Any], str]] = [
     ("naive timestamp", {"occurred_at": "2016-02-28T10:15:00"}, "occurred_at"),
     ("not a timestamp", {"occurred_at": "yesterday"}, "occurred_at"),
     ("future timestamp", {"occurred_at": "FUTURE"}, "occurred_at"),
+    ("year 1", {"occurred_at": "0001-01-01T00:00:00Z"}, "occurred_at"),
+    ("year 1 with an offset", {"occurred_at": "0001-01-01T00:30:00+01:00"}, "occurred_at"),
+    ("year 999", {"occurred_at": "0999-12-31T23:59:59Z"}, "occurred_at"),
+    ("before 1990", {"occurred_at": "1989-12-31T23:59:59.999Z"}, "occurred_at"),
     ("unknown area", {"area": "atlantis"}, "area"),
     ("unknown perpetrator", {"perpetrator": "martians"}, "perpetrator"),
     ("unknown target", {"target": "cattle"}, "target"),
@@ -160,6 +164,12 @@ def test_each_bad_field_is_422_naming_it(
     assert problem["detail"]
     assert all(e["index"] == 0 for e in problem["errors"])
     assert any(field in map(str, e["loc"]) for e in problem["errors"]), problem["errors"]
+
+
+def test_the_earliest_date_is_1990_01_01(ingest: Ingest) -> None:
+    """CONTRACT 6: the lower bound itself is a valid ``occurred_at``."""
+    body = violation(occurred_at="1990-01-01T00:00:00Z")
+    assert ingest.post("/v1/reports", "sarc", json=body).status_code == 202
 
 
 def test_missing_required_field(ingest: Ingest) -> None:
@@ -269,7 +279,8 @@ def test_batch_precedence_422_then_403_then_409(ingest: Ingest) -> None:
     assert ingest.post("/v1/reports/batch", "sarc", json={"reports": batch}).status_code == 422
     response = ingest.post("/v1/reports/batch", "sarc", json={"reports": batch[:2]})
     assert response.status_code == 403
-    assert [e["index"] for e in response.json()["errors"]] == [1]
+    # CONTRACT 2: the body lists every offending report, the conflict too
+    assert [(e["index"], e["status"]) for e in response.json()["errors"]] == [(0, 409), (1, 403)]
     response = ingest.post("/v1/reports/batch", "sarc", json={"reports": [conflict]})
     assert response.status_code == 409
     assert response.json()["errors"][0]["index"] == 0
@@ -393,3 +404,105 @@ def test_openapi_documents_the_report_schema(ingest: Ingest) -> None:
     assert schema["properties"]["reports"]["maxItems"] == 1000
     assert "$ref" not in str(schema)  # inlined, so it resolves inside the OpenAPI document
     assert httpx.get(ingest.url + "/docs").status_code == 200
+
+
+# -- hostile input (issue 16) --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
+     "application/xml", "application/jsonx", "text/json"],
+)  # fmt: skip
+@pytest.mark.parametrize("path", ["/v1/reports", "/v1/reports/batch"])
+def test_a_body_not_declared_json_is_415(
+    ingest: Ingest, path: str, content_type: str | None
+) -> None:
+    report = violation()
+    body = {"reports": [report]} if path.endswith("batch") else report
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    response = ingest.post(path, "sarc", content=orjson.dumps(body), headers=headers)
+    assert response.status_code == 415, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert report["report_id"] not in {rid for rid, _ in ids_on_topic(ingest)}
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "APPLICATION/JSON"])
+def test_json_with_parameters_or_in_capitals_is_json(ingest: Ingest, content_type: str) -> None:
+    response = ingest.post(
+        "/v1/reports",
+        "sarc",
+        content=orjson.dumps(violation()),
+        headers={"Content-Type": content_type},
+    )
+    assert response.status_code == 202, response.text
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b'{"report_id": "dup-1", "report_id": "dup-2"}',
+     b'{"reports": [{"kind": "violation", "kind": "delivery"}]}',
+     b'{"reports": [], "reports": []}'],
+)  # fmt: skip
+def test_a_repeated_key_is_400(ingest: Ingest, raw: bytes) -> None:
+    path = "/v1/reports/batch" if raw.startswith(b'{"reports"') else "/v1/reports"
+    response = ingest.post(path, "sarc", content=raw, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert "twice" in response.json()["detail"]
+
+
+def test_a_repeated_key_in_a_valid_report_is_400_and_nothing_is_published(
+    ingest: Ingest,
+) -> None:
+    report = violation()
+    raw = orjson.dumps(report)[:-1] + b', "killed": 99}'
+    response = ingest.post(
+        "/v1/reports", "sarc", content=raw, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400, response.text
+    assert report["report_id"] not in {rid for rid, _ in ids_on_topic(ingest)}
+
+
+@pytest.mark.parametrize(
+    "body", [{"reports": []}, {"reports": "x"}, {"reports": [], "extra": 1}, {}]
+)
+def test_batch_level_422s_have_an_index(ingest: Ingest, body: dict[str, Any]) -> None:
+    problem = ingest.post("/v1/reports/batch", "sarc", json=body).json()
+    assert problem["status"] == 422
+    assert all("index" in e and e["index"] is None for e in problem["errors"]), problem
+
+
+def test_a_mixed_batch_lists_every_offender_with_its_status(ingest: Ingest) -> None:
+    theirs = violation()
+    assert ingest.post("/v1/reports", "wfp", json=theirs).status_code == 202
+    mine = violation()
+    assert ingest.post("/v1/reports", "sarc", json=mine).status_code == 202
+    good = violation()
+    batch = [
+        {**mine, "killed": 99},  # 409
+        good,
+        {**theirs, "revision": 2},  # 403
+        violation(area="atlantis"),  # 422
+        violation(kind="designation"),  # 422 (a partner may not, and it is invalid too)
+        {**mine, "killed": 98},  # 409
+    ]
+    response = ingest.post("/v1/reports/batch", "sarc", json={"reports": batch})
+    problem = response.json()
+    assert response.status_code == 422, problem
+    by_index: dict[int, set[int]] = {}
+    for error in problem["errors"]:
+        by_index.setdefault(error["index"], set()).add(error["status"])
+    assert by_index == {0: {409}, 2: {403}, 3: {422}, 4: {422}, 5: {409}}
+    assert good["report_id"] not in {rid for rid, _ in ids_on_topic(ingest)}
+    # without the invalid ones the batch is a 403, still naming the conflicts
+    response = ingest.post("/v1/reports/batch", "sarc", json={"reports": batch[:3] + batch[5:]})
+    assert response.status_code == 403
+    assert [(e["index"], e["status"]) for e in response.json()["errors"]] == [
+        (0, 409), (2, 403), (3, 409)
+    ]  # fmt: skip
+
+
+def test_no_body_at_all_is_400(ingest: Ingest) -> None:
+    response = ingest.post("/v1/reports", "sarc")
+    assert response.status_code == 400, response.text
+    assert "no body" in response.json()["detail"]

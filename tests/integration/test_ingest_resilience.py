@@ -147,6 +147,36 @@ def test_rate_limit_per_key_is_429_with_retry_after(
         assert other.status_code == 202
 
 
+def test_refused_requests_spend_tokens_before_the_body_is_read(
+    broker_settings: Settings, tmp_path: Path
+) -> None:
+    """Malformed, oversized and shape-invalid bodies cost a token like accepted ones, and
+    the 429 comes before the body is read (issue 16: one key pushed unlimited 8 MiB bodies)."""
+    settings = _ingest_settings(
+        tmp_path,
+        broker_settings.bootstrap_servers,
+        rate_limit_per_s=0.1,
+        rate_limit_burst=3,
+        max_body_bytes=1024,
+    )
+    key = KeyStore(settings).create("a", Role.PARTNER, "a")
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    with running_module(
+        "services.ingest",
+        service_env(settings),
+        f"{settings.ingest_url}/readyz",
+        tmp_path / "r.log",
+    ):
+        url = f"{settings.ingest_url}/v1/reports"
+        bodies = [b'{"report_id": ', b" " * 2048, b'{"reports": 1}', b" " * 2048]
+        codes = [httpx.post(url, content=b, headers=headers).status_code for b in bodies]
+        assert codes == [400, 413, 422, 429]
+        limited = httpx.post(url, json=violation(), headers=headers)
+        assert limited.status_code == 429
+        assert limited.headers["content-type"].startswith("application/problem+json")
+        assert int(limited.headers["Retry-After"]) >= 1
+
+
 json_values = st.recursive(
     st.none()
     | st.booleans()

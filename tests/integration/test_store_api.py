@@ -556,3 +556,38 @@ def test_alerts_filters_and_roles(api: Api) -> None:
     assert_problem(api.get("/v1/alerts", "monitor", since="yesterday"), 422)
     assert_problem(api.get("/v1/alerts", "monitor", since="2016-03-03T00:00:00"), 422)
     assert_problem(api.get("/v1/alerts", "monitor", area="atlantis"), 422)
+
+
+# -- CONTRACT 6: well-formed but out-of-range weeks and times are 422, never a 5xx --------
+FAR_WEEKS = ["0001-W01", "0001-W02", "0500-W10", "1989-W52", "9999-W52", "2999-W01"]
+
+
+@pytest.mark.parametrize("week", FAR_WEEKS)
+@pytest.mark.parametrize("path", ["/v1/metrics/weekly", "/v1/metrics/access", "/v1/verify"])
+def test_a_week_out_of_range_is_422(api: Api, path: str, week: str) -> None:
+    body = assert_problem(api.get(path, "monitor", week=week), 422)
+    assert body["errors"][0]["loc"] == ["query", "week"]
+    assert "1990-01-01" in body["detail"]
+
+
+@pytest.mark.parametrize("week", FAR_WEEKS)
+@pytest.mark.parametrize("fmt", ["json", "html", "md", "csv", "hxl"])
+def test_a_weekly_report_out_of_range_is_422(api: Api, week: str, fmt: str) -> None:
+    body = assert_problem(api.get(f"/v1/weekly-report/{week}", "monitor", format=fmt), 422)
+    assert body["errors"][0]["loc"] == ["path", "week"]
+
+
+def test_the_first_week_in_range_is_served(api: Api) -> None:
+    assert api.get("/v1/metrics/weekly", "monitor", week="1990-W01").json()["rows"] == []
+    assert api.get("/v1/weekly-report/1990-W01", "monitor").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "since",
+    ["0999-12-31T00:00:00Z", "0001-01-01T00:00:00+01:00", "0001-01-01T00:00:00-01:00",
+     "9999-12-31T23:00:00-05:00", "1989-12-31T23:59:59Z", "2999-01-01T00:00:00Z",
+     "2016-02-30T00:00:00Z", "2016-03-03T00:00:00+24:00"],
+)  # fmt: skip
+def test_alerts_since_out_of_range_is_422(api: Api, since: str) -> None:
+    body = assert_problem(api.get("/v1/alerts", "monitor", since=since), 422)
+    assert body["errors"][0]["loc"] == ["query", "since"]

@@ -323,14 +323,19 @@ class InProcessStore:
 
 @contextmanager
 def in_process_store(
-    bootstrap: str, clickhouse_root: str, home: Path, seed: Callable[[str, TopicNames], None]
+    bootstrap: str,
+    clickhouse_root: str,
+    home: Path,
+    seed: Callable[[str, TopicNames], None],
+    **overrides: object,
 ) -> Iterator[InProcessStore]:
     """The real store app (lifespan: migrations, sink thread) on fresh topics and a fresh
-    ClickHouse database, after ``seed`` published its records and the sink stored them."""
+    ClickHouse database, after ``seed`` published its records and the sink stored them;
+    ``overrides`` are settings."""
     prefix = f"t{uuid.uuid4().hex[:8]}."
     dsn = with_database(clickhouse_root, f"store_{uuid.uuid4().hex[:12]}")
     settings = isolated_settings(home, kafka_bootstrap=bootstrap, topic_prefix=prefix,
-                                 clickhouse_dsn=dsn)  # fmt: skip
+                                 clickhouse_dsn=dsn, **overrides)  # fmt: skip
     names = topic_names(prefix)
     ensure_topics(bootstrap, names.all(), partitions=2, compacted=[names.events, names.metrics])
     keys = store_keys(settings)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.http import Problem
+from core.errors import InvalidInput
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,7 @@ def choose(format_: str | None, accept: str | None) -> Format:
     if format_ is None:
         return from_accept(accept)
     if format_ not in FORMATS:
-        raise Problem(
-            422,
+        raise InvalidInput(
             f"format {format_!r} is not one of {', '.join(FORMATS)}",
             errors=[{"loc": ["query", "format"], "msg": f"expected one of {list(FORMATS)}"}],
         )

@@ -4,8 +4,11 @@ Every format is a view of the same model, so the numbers cannot differ between t
 
 from __future__ import annotations
 
+import base64
 import csv
+import hashlib
 import io
+import re
 from collections.abc import Iterator
 from datetime import date, datetime
 from functools import cache
@@ -13,6 +16,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from core.spreadsheet import safe_cell
 from schemas.figures import FIGURE_SETS
 from schemas.reference import reference_source
 from schemas.weekly_report import BesiegedArea, PartyViolations, RequestCounts, WeeklyReport
@@ -122,6 +126,8 @@ def _cell(value: Any) -> str:
         return value.isoformat()
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, str):  # what partners wrote (a report id like "-2-3")
+        return safe_cell(value)
     return str(value)
 
 
@@ -198,3 +204,20 @@ def render(report: WeeklyReport, fmt: Format) -> str:
     if fmt.name == "html":
         return _template("weekly.html", report)
     return to_csv(report, hxl=fmt.name == "hxl")
+
+
+NONE = "'none'"
+_STYLE = re.compile(r"<style>(.*?)</style>", re.S)
+
+
+def html_policy(page: str) -> str:
+    """The HTML report's Content-Security-Policy: nothing runs or loads, and only its own
+    inline stylesheet applies (by hash; the first one, in the template's head, before any
+    text partners wrote), so that text stays inert even if escaping ever failed."""
+    found = _STYLE.search(page)
+    digest = hashlib.sha256(found.group(1).encode()).digest() if found else None
+    style = f"'sha256-{base64.b64encode(digest).decode()}'" if digest else NONE
+    return (
+        f"default-src 'none'; style-src {style}; "
+        "img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )

@@ -1,4 +1,7 @@
-"""Per-key rate limiting (token buckets) so one partner's retry storm cannot starve others."""
+"""Per-key rate limiting (token buckets) so one key's retry storm cannot starve others.
+
+A token is spent when the key is authenticated, before the request body is read: a
+malformed, oversized or refused request costs as much as an accepted one."""
 
 from __future__ import annotations
 
@@ -15,6 +18,8 @@ class _Bucket:
 
 
 class RateLimiter:
+    """``rate_per_s`` tokens a second per key, up to ``burst`` saved up."""
+
     def __init__(self, rate_per_s: float, burst: int) -> None:
         self.rate = rate_per_s
         self.burst = float(burst)
@@ -35,4 +40,5 @@ class RateLimiter:
 
 
 def retry_after(seconds: float) -> str:
+    """A ``Retry-After`` value: whole seconds, at least one."""
     return str(max(1, math.ceil(seconds)))
