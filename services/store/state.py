@@ -8,6 +8,7 @@ from fastapi import Request
 from prometheus_client import CollectorRegistry
 
 from core.http import require_roles
+from core.kafka_access import kafka_access
 from core.keys import ApiKey, KeyStore, Role
 from core.settings import Settings
 from schemas import group_names, topic_names
@@ -32,7 +33,7 @@ class StoreState:
         self.metrics = StoreMetrics()
         names = topic_names(settings.topic_prefix)
         self.sink = Sink(
-            bootstrap=settings.bootstrap_servers,
+            bootstrap=kafka_access(settings),
             group_id=group_names(settings.topic_prefix).store_sink,
             converters={
                 names.reports: raw_row,
