@@ -4,6 +4,10 @@ leader of the reports topic's partitions while partners post loses and doubles n
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -226,3 +230,42 @@ def test_killing_the_reports_leader_loses_and_doubles_nothing(
     assert lost == []
     assert doubled == []
     assert set(logged) <= set(outcomes)  # nothing on the log that no partner sent
+
+
+def test_truce_up_runs_three_brokers_and_down_stops_them_in_order(tmp_path: Path) -> None:
+    """`truce up` with TRUCE_KAFKA_BROKERS=3 (and ingest, which creates the reports topic);
+    `truce down` stops the brokers before the controller (the time is printed: see README)."""
+    settings = isolated_settings(
+        tmp_path / "home", kafka_brokers=3, kafka_port=free_port(span=3), kafka_heap="256m",
+        skip_processes="streams,store,alerter",
+    )  # fmt: skip
+    env = {**os.environ, **service_env(settings)}
+
+    def truce(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "services.cli", *args], env=env, capture_output=True,
+            text=True, timeout=300, check=False,
+        )  # fmt: skip
+
+    try:
+        started = truce("up", "--detach")
+        assert started.returncode == 0, started.stderr
+        info = json.loads(truce("status", "--json").stdout)
+        assert info["ready"] is True
+        nodes = ["kafka-controller", "kafka-1", "kafka-2", "kafka-3"]
+        assert [name for name in info["processes"] if name.startswith("kafka")] == nodes
+        assert info["kafka_bootstrap"] == settings.bootstrap_servers
+        assert info["replication"] == {"factor": 3, "min_insync": 2, "mismatches": []}
+        reports = topic_names(settings.topic_prefix).reports
+        assert all(
+            len(p["replica_nodes"]) == 3 for p in _describe(settings.bootstrap_servers, reports)
+        )
+    finally:
+        began = time.monotonic()
+        stopped = truce("down")
+        took = time.monotonic() - began
+    assert stopped.returncode == 0, stopped.stderr
+    print(f"\ntruce down with three brokers: {took:.1f} s")
+    for node in nodes:
+        log = (settings.logs_dir / node / "kafka-server.log").read_text()
+        assert "shut down completely" in log or "shutting down" in log.lower(), node
