@@ -152,12 +152,11 @@ def _reset_clickhouse(settings: Settings) -> None:
 def _broker_only(settings: Settings) -> Iterator[None]:
     """With every service stopped, run the stack's own broker (unless Kafka is external)
     outside of any supervisor, for the duration of the rebuild."""
-    process = None if settings.kafka_bootstrap else broker.start(settings)
-    try:
+    if settings.kafka_bootstrap:
         yield
-    finally:
-        if process is not None:
-            broker.stop(process.pid)
+        return
+    with broker.running(settings):
+        yield
 
 
 def _reset(settings: Settings) -> None:

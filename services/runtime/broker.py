@@ -17,7 +17,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
@@ -157,6 +157,12 @@ def port_free(host: str, port: int) -> bool:
 
 def prepare(settings: Settings) -> list[str]:
     """Everything before the first start: jars, properties, format. Returns the broker argv."""
+    if settings.kafka_brokers > 1:  # its log directory is not this home's (cluster_nodes)
+        raise BrokerError(
+            f"this home runs a local cluster of {settings.kafka_brokers} brokers, not one",
+            hint="start it with `truce up` (or start_cluster); TRUCE_KAFKA_BROKERS=1 is "
+            "another cluster",
+        )
     for port in (settings.kafka_port, settings.kafka_controller_port):
         if not port_free(settings.bind_host, port):
             raise BrokerError(
@@ -397,6 +403,23 @@ class LocalCluster:
                 stop(process.pid)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     process.wait(timeout=5)
+
+
+@contextlib.contextmanager
+def running(settings: Settings) -> Iterator[None]:
+    """This home's local Kafka, one broker or the cluster, for the block (`truce rebuild`)."""
+    if settings.kafka_brokers > 1:
+        cluster = start_cluster(settings)
+        try:
+            yield
+        finally:
+            cluster.stop()
+        return
+    process = start(settings)
+    try:
+        yield
+    finally:
+        stop(process.pid)
 
 
 def start_cluster(settings: Settings) -> LocalCluster:
