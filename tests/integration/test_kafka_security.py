@@ -115,7 +115,7 @@ def test_a_wrong_password_is_refused_with_a_clear_error(
 ) -> None:
     wrong = _scram(tmp_path, secured, kafka_sasl_password="not-the-password")
     with pytest.raises(BrokerError) as refused:
-        admin_client(kafka_access(wrong)).close()
+        admin_client(kafka_access(wrong), timeout_ms=15_000).close()  # a loaded machine
     assert "refused the SASL credentials" in str(refused.value)
     assert "truce" in str(refused.value)
     assert "not-the-password" not in str(refused.value)
@@ -126,7 +126,7 @@ def test_a_wrong_password_is_refused_with_a_clear_error(
 def test_an_unknown_certificate_authority_is_refused(secured: SecureBroker, tmp_path: Path) -> None:
     untrusted = _scram(tmp_path, secured, kafka_ssl_cafile=secured.other_ca)
     with pytest.raises(BrokerError) as refused:
-        admin_client(kafka_access(untrusted)).close()
+        admin_client(kafka_access(untrusted), timeout_ms=15_000).close()
     assert "TLS" in str(refused.value)
     assert "TRUCE_KAFKA_SSL_CAFILE" in refused.value.hint
 
@@ -170,3 +170,30 @@ def test_a_faust_app_consumes_over_scram_and_ssl(secured: SecureBroker, tmp_path
 
     asyncio.run(run())
     assert received == [b"f0", b"f1", b"f2"]
+
+
+def test_aiokafka_clients_connect_with_the_same_settings(
+    secured: SecureBroker, tmp_path: Path
+) -> None:
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    access = kafka_access(_scram(tmp_path, secured, "truce256"))
+    topic = f"aio-secure-{uuid.uuid4().hex[:8]}"
+    ensure_topics(access, [topic], partitions=1)
+
+    async def run() -> list[bytes]:
+        producer = AIOKafkaProducer(**access.aiokafka(), acks="all", enable_idempotence=True)
+        await producer.start()
+        try:
+            for i in range(3):
+                await producer.send_and_wait(topic, f"a{i}".encode())
+        finally:
+            await producer.stop()
+        consumer = AIOKafkaConsumer(topic, **access.aiokafka(), auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            return [(await consumer.getone()).value for _ in range(3)]
+        finally:
+            await consumer.stop()
+
+    assert asyncio.run(asyncio.wait_for(run(), timeout=60)) == [b"a0", b"a1", b"a2"]
