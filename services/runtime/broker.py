@@ -266,6 +266,7 @@ class Node:
     data_dir: Path
     logs_dir: Path
     properties: Path
+    host: str  # TRUCE_BIND_HOST
 
     @property
     def is_controller(self) -> bool:
@@ -274,8 +275,6 @@ class Node:
     @property
     def address(self) -> str:
         return f"{self.host}:{self.port}"
-
-    host: str = "127.0.0.1"
 
 
 def cluster_nodes(settings: Settings) -> list[Node]:
