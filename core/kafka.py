@@ -38,22 +38,20 @@ class _SaslRefusals(logging.Handler):
                 self.refused = arg
 
 
-def _tls_problem(access: KafkaAccess) -> str | None:
-    """The TLS handshake error with the first bootstrap server, if there is one."""
+def _handshake(access: KafkaAccess) -> str | None:
+    """How a TCP (and, with TLS, TLS) handshake with the first bootstrap server ends:
+    None when it succeeds, else the reason."""
     host, _, port = access.bootstrap_list[0].rpartition(":")
     context = access.ssl_context()
-    if context is None:
-        return None
     try:
-        with (
-            socket.create_connection((host, int(port)), timeout=5) as raw,
-            context.wrap_socket(raw, server_hostname=host),
-        ):
+        with socket.create_connection((host, int(port)), timeout=5) as raw:
+            if context is not None:
+                context.wrap_socket(raw, server_hostname=host).close()
             return None
     except ssl.SSLError as exc:
-        return str(exc)
-    except OSError:
-        return None  # not a TLS problem: the timeout already says it does not answer
+        return f"TLS: {exc}"
+    except OSError as exc:
+        return f"connect: {exc}"
 
 
 @contextlib.contextmanager
@@ -73,12 +71,21 @@ def _explained(access: KafkaAccess) -> Iterator[None]:
                 hint="check TRUCE_KAFKA_SASL_USERNAME, TRUCE_KAFKA_SASL_PASSWORD and "
                 "TRUCE_KAFKA_SASL_MECHANISM",
             ) from exc
-        problem = _tls_problem(access) if access.uses_ssl else None
-        if problem is not None:
+        problem = _handshake(access)
+        if problem is not None and problem.startswith("TLS"):
             raise BrokerError(
                 f"the TLS handshake with Kafka at {access.bootstrap} failed: {problem}",
                 hint="TRUCE_KAFKA_SSL_CAFILE must hold the CA that signed the brokers' "
                 "certificates (TRUCE_KAFKA_SSL_CHECK_HOSTNAME: their names)",
+            ) from exc
+        if problem is None and access.uses_sasl:
+            # the broker answers, but no session got past SASL: kafka-python sometimes
+            # reads the broker's close before its refusal and logs only "disconnected"
+            raise BrokerError(
+                f"Kafka at {access.bootstrap} answers but let no session of user "
+                f"{access.sasl_username!r} ({access.sasl_mechanism}) in: {exc}",
+                hint="check TRUCE_KAFKA_SASL_USERNAME, TRUCE_KAFKA_SASL_PASSWORD and "
+                "TRUCE_KAFKA_SASL_MECHANISM",
             ) from exc
         raise
     finally:
