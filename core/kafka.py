@@ -3,21 +3,108 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+import logging
+import socket
+import ssl
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
+import structlog
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import NewTopic
-from kafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
+from kafka.errors import (
+    KafkaError,
+    KafkaTimeoutError,
+    SaslAuthenticationFailedError,
+    TopicAlreadyExistsError,
+)
+
+from core.errors import BrokerError
+from core.kafka_access import Cluster, KafkaAccess, access_of
+from core.settings import Settings
+
+log = structlog.get_logger("kafka")
 
 DISCARD_JOIN_S = 5.0
 """How long a discarded producer's sender may take to fail its batches and stop."""
 
 
-def durable_producer(bootstrap: str, **overrides: object) -> KafkaProducer:
-    """An idempotent producer that only reports success once every in-sync replica has the write."""
+class _SaslRefusals(logging.Handler):
+    """Notices the broker refusing SASL credentials: kafka-python (3.0.x) logs the
+    SaslAuthenticationFailedError of each connection attempt and raises only "Unable to
+    bootstrap" once its timeout is over, which does not say that the password is wrong."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.refused: Exception | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        args = record.args if isinstance(record.args, tuple) else ()
+        for arg in args:
+            if isinstance(arg, SaslAuthenticationFailedError):
+                self.refused = arg
+
+
+def _handshake(access: KafkaAccess) -> str | None:
+    """How a TCP (and, with TLS, TLS) handshake with the first bootstrap server ends:
+    None when it succeeds, else the reason."""
+    host, _, port = access.bootstrap_list[0].rpartition(":")
+    context = access.ssl_context()
+    try:
+        with socket.create_connection((host, int(port)), timeout=5) as raw:
+            if context is not None:
+                context.wrap_socket(raw, server_hostname=host).close()
+            return None
+    except ssl.SSLError as exc:
+        return f"TLS: {exc}"
+    except OSError as exc:
+        return f"connect: {exc}"
+
+
+@contextlib.contextmanager
+def _explained(access: KafkaAccess) -> Iterator[None]:
+    """Turn a failed bootstrap into an error that names the cause: refused credentials or
+    a certificate the CA file does not vouch for."""
+    refusals = _SaslRefusals()
+    kafka_log = logging.getLogger("kafka")
+    kafka_log.addHandler(refusals)
+    try:
+        yield
+    except KafkaError as exc:
+        if refusals.refused is not None:
+            raise BrokerError(
+                f"Kafka at {access.bootstrap} refused the SASL credentials of user "
+                f"{access.sasl_username!r} ({access.sasl_mechanism}): {refusals.refused}",
+                hint="check TRUCE_KAFKA_SASL_USERNAME, TRUCE_KAFKA_SASL_PASSWORD and "
+                "TRUCE_KAFKA_SASL_MECHANISM",
+            ) from exc
+        problem = _handshake(access)
+        if problem is not None and problem.startswith("TLS"):
+            raise BrokerError(
+                f"the TLS handshake with Kafka at {access.bootstrap} failed: {problem}",
+                hint="TRUCE_KAFKA_SSL_CAFILE must hold the CA that signed the brokers' "
+                "certificates (TRUCE_KAFKA_SSL_CHECK_HOSTNAME: their names)",
+            ) from exc
+        if problem is None and access.uses_sasl:
+            # the broker answers, but no session got past SASL: kafka-python sometimes
+            # reads the broker's close before its refusal and logs only "disconnected"
+            raise BrokerError(
+                f"Kafka at {access.bootstrap} answers but let no session of user "
+                f"{access.sasl_username!r} ({access.sasl_mechanism}) in: {exc}",
+                hint="check TRUCE_KAFKA_SASL_USERNAME, TRUCE_KAFKA_SASL_PASSWORD and "
+                "TRUCE_KAFKA_SASL_MECHANISM",
+            ) from exc
+        raise
+    finally:
+        kafka_log.removeHandler(refusals)
+
+
+def durable_producer(cluster: Cluster, **overrides: object) -> KafkaProducer:
+    """An idempotent producer that only reports success once every in-sync replica has the write
+    (at least ``min.insync.replicas`` of them: the topics are created with it)."""
     config: dict[str, object] = {
-        "bootstrap_servers": bootstrap,
+        **access_of(cluster).kafka_python(),
         "acks": "all",
         "enable_idempotence": True,
         "retries": 2147483647,
@@ -28,19 +115,29 @@ def durable_producer(bootstrap: str, **overrides: object) -> KafkaProducer:
         "delivery_timeout_ms": 30_000,
     }
     config.update(overrides)
-    return KafkaProducer(**config)
+    with _explained(access_of(cluster)):
+        return KafkaProducer(**config)
 
 
-def admin_client(bootstrap: str, timeout_ms: int = 5_000) -> KafkaAdminClient:
+def admin_client(cluster: Cluster, timeout_ms: int = 5_000) -> KafkaAdminClient:
     """An admin client that fails within ``timeout_ms`` when the broker does not answer."""
-    return KafkaAdminClient(
-        bootstrap_servers=bootstrap,
-        request_timeout_ms=timeout_ms,
-        bootstrap_timeout_ms=timeout_ms,
-    )
+    access = access_of(cluster)
+    with _explained(access):
+        return KafkaAdminClient(
+            **access.kafka_python(),
+            request_timeout_ms=timeout_ms,
+            bootstrap_timeout_ms=timeout_ms,
+        )
 
 
-def group_consumer(*topics: str, **config: object) -> KafkaConsumer:
+def plain_consumer(cluster: Cluster, *topics: str, **config: object) -> KafkaConsumer:
+    """A KafkaConsumer with the cluster's credentials (``group_id=None`` unless given)."""
+    options: dict[str, object] = {"group_id": None, **access_of(cluster).kafka_python()}
+    with _explained(access_of(cluster)):
+        return KafkaConsumer(*topics, **{**options, **config})
+
+
+def group_consumer(cluster: Cluster, *topics: str, **config: object) -> KafkaConsumer:
     """A KafkaConsumer in the group ``config["group_id"]`` that completes every rebalance
     it starts.
 
@@ -53,7 +150,9 @@ def group_consumer(*topics: str, **config: object) -> KafkaConsumer:
     reason to rejoin, the round trip's assignment is never applied, heartbeats stay off,
     and the member consumes nothing for good. The Java client marks such a rebalance as
     needed until it has completed (KAFKA-9815); this does the same."""
-    consumer = KafkaConsumer(*topics, **config)
+    access = access_of(cluster)
+    with _explained(access):
+        consumer = KafkaConsumer(*topics, **access.kafka_python(), **config)
     _rejoin_until_joined(consumer._coordinator)
     return consumer
 
@@ -99,10 +198,10 @@ def _rejoin_until_joined(coordinator: Any) -> None:
     coordinator.need_rejoin = need_rejoin
 
 
-def cluster_answers(bootstrap: str, timeout_ms: int = 3_000) -> bool:
+def cluster_answers(cluster: Cluster, timeout_ms: int = 3_000) -> bool:
     """True when a metadata request succeeds (an open port is not enough)."""
     try:
-        admin = admin_client(bootstrap, timeout_ms)
+        admin = admin_client(cluster, timeout_ms)
     except Exception:
         return False
     try:
@@ -114,28 +213,49 @@ def cluster_answers(bootstrap: str, timeout_ms: int = 3_000) -> bool:
         admin.close()
 
 
+@dataclass(frozen=True)
+class Replication:
+    """How many copies of each partition, and how many must have a write before acks=all
+    answers: a broker's disk alone never holds the only copy of an accepted report."""
+
+    factor: int = 1
+    min_insync: int = 1
+
+
+def replication(settings: Settings) -> Replication:
+    """The replication every topic Truce creates gets (Faust's too: streams/app.py)."""
+    return Replication(settings.replication_factor, settings.min_insync_replicas)
+
+
 def ensure_topics(
-    bootstrap: str,
+    cluster: Cluster,
     names: Iterable[str],
     *,
     partitions: int,
     compacted: Iterable[str] = (),
-) -> None:
-    """Create missing topics: infinite retention (the log is the system of record)."""
+    replication: Replication = Replication(),
+) -> list[str]:
+    """Create missing topics (infinite retention: the log is the system of record) with
+    ``replication``; return how the existing ones differ from it (never changed here:
+    adding replicas is a reassignment an operator plans)."""
     compacted_set = set(compacted)
-    admin = admin_client(bootstrap)
+    names = list(names)
+    admin = admin_client(cluster)
     try:
         existing = set(admin.list_topics())
         wanted = [
             NewTopic(
                 name=name,
                 num_partitions=partitions,
-                replication_factor=1,
-                topic_configs=(
-                    {"cleanup.policy": "compact"}
-                    if name in compacted_set
-                    else {"retention.ms": "-1", "retention.bytes": "-1"}
-                ),
+                replication_factor=replication.factor,
+                topic_configs={
+                    "min.insync.replicas": str(replication.min_insync),
+                    **(
+                        {"cleanup.policy": "compact"}
+                        if name in compacted_set
+                        else {"retention.ms": "-1", "retention.bytes": "-1"}
+                    ),
+                },
             )
             for name in names
             if name not in existing
@@ -143,14 +263,53 @@ def ensure_topics(
         if wanted:
             with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(wanted)
+        problems = _mismatches(admin, [name for name in names if name in existing], replication)
+    finally:
+        admin.close()
+    for problem in problems:  # every service that creates topics warns at start-up
+        log.warning("topic replication differs from the settings", problem=problem)
+    return problems
+
+
+def replication_mismatches(
+    cluster: Cluster, names: Iterable[str], replication: Replication
+) -> list[str]:
+    """How the existing topics among ``names`` differ from ``replication`` (one line each)."""
+    admin = admin_client(cluster)
+    try:
+        existing = set(admin.list_topics())
+        return _mismatches(admin, [name for name in names if name in existing], replication)
     finally:
         admin.close()
 
 
-def consumer_lag(bootstrap: str, group_id: str, topics: Iterable[str]) -> dict[str, int]:
+def _mismatches(admin: KafkaAdminClient, names: list[str], replication: Replication) -> list[str]:
+    if not names:
+        return []
+    problems: list[str] = []
+    for topic in admin.describe_topics(names):
+        factors = {len(partition["replica_nodes"]) for partition in topic["partitions"]}
+        if factors != {replication.factor}:
+            shown = "/".join(str(f) for f in sorted(factors))
+            problems.append(
+                f"{topic['name']}: replication factor {shown}, wanted {replication.factor}"
+            )
+    resources = [
+        ConfigResource(ConfigResourceType.TOPIC, name, configs={"min.insync.replicas": None})
+        for name in names
+    ]
+    described = admin.describe_configs(resources, config_filter="all")
+    for name, configs in sorted(described.get("topic", {}).items()):
+        value = configs.get("min.insync.replicas", {}).get("value")
+        if value is None or int(value) != replication.min_insync:
+            problems.append(f"{name}: min.insync.replicas {value}, wanted {replication.min_insync}")
+    return problems
+
+
+def consumer_lag(cluster: Cluster, group_id: str, topics: Iterable[str]) -> dict[str, int]:
     """Per topic: records not yet committed by ``group_id`` (end offset - committed)."""
-    admin = admin_client(bootstrap)
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    admin = admin_client(cluster)
+    consumer = plain_consumer(cluster)
     try:
         committed = admin.list_group_offsets(group_id).get(group_id, {})
         lag: dict[str, int] = {}
@@ -167,9 +326,9 @@ def consumer_lag(bootstrap: str, group_id: str, topics: Iterable[str]) -> dict[s
         admin.close()
 
 
-def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
+def end_offsets(cluster: Cluster, topic: str) -> dict[TopicPartition, int]:
     """The end offset of every partition of a topic (empty when it does not exist)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    consumer = plain_consumer(cluster)
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in partitions]
@@ -178,6 +337,6 @@ def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
         consumer.close()
 
 
-def topic_size(bootstrap: str, topic: str) -> int:
+def topic_size(cluster: Cluster, topic: str) -> int:
     """Records in a topic (end offsets; the Truce topics are never truncated)."""
-    return sum(end_offsets(bootstrap, topic).values())
+    return sum(end_offsets(cluster, topic).values())

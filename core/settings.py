@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,6 +40,48 @@ class Settings(BaseSettings):
     kafka_heap: str = Field(default="512m", description="Broker JVM heap (-Xmx/-Xms).")
     kafka_partitions: int = Field(default=4, description="Partitions of each Truce topic.")
     kafka_start_timeout_s: float = Field(default=60.0, description="Wait for the broker this long.")
+    kafka_brokers: int = Field(
+        default=1,
+        ge=1,
+        le=9,
+        description="Brokers `truce up` runs: 1 is one combined broker+controller; more are "
+        "that many brokers (broker n on TRUCE_KAFKA_PORT + n - 1) and one KRaft controller. "
+        "With TRUCE_KAFKA_BOOTSTRAP, the size of that cluster (the replication defaults).",
+    )
+    kafka_replication_factor: int | None = Field(
+        default=None,
+        ge=1,
+        description="Replicas of every topic Truce creates; empty means min(brokers, 3).",
+    )
+    kafka_min_insync_replicas: int | None = Field(
+        default=None,
+        ge=1,
+        description="min.insync.replicas of every Truce topic (acks=all waits for this many); "
+        "empty means min(replication factor, 2).",
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="How every Kafka client connects."
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        default="SCRAM-SHA-512", description="SASL mechanism (SASL_ protocols only)."
+    )
+    kafka_sasl_username: str = Field(default="", description="SASL user name.")
+    kafka_sasl_password: SecretStr = Field(default=SecretStr(""), description="SASL password.")
+    kafka_ssl_cafile: Path | None = Field(
+        default=None,
+        description="CA bundle (PEM) the brokers' certificates are checked against; "
+        "empty means the system's.",
+    )
+    kafka_ssl_certfile: Path | None = Field(
+        default=None, description="Client certificate (PEM) for TLS client authentication."
+    )
+    kafka_ssl_keyfile: Path | None = Field(default=None, description="Client key (PEM).")
+    kafka_ssl_key_password: SecretStr = Field(
+        default=SecretStr(""), description="Password of the client key; empty: unencrypted."
+    )
+    kafka_ssl_check_hostname: bool = Field(
+        default=True, description="Check that a broker's certificate names its host."
+    )
     topic_prefix: str = Field(default="", description="Prefix of every topic name (tests).")
 
     clickhouse_dsn: str = Field(
@@ -155,7 +198,24 @@ class Settings(BaseSettings):
 
     @property
     def bootstrap_servers(self) -> str:
-        return self.kafka_bootstrap or f"{self.bind_host}:{self.kafka_port}"
+        nodes = range(1, self.kafka_brokers + 1)
+        return self.kafka_bootstrap or ",".join(
+            f"{self.bind_host}:{self.kafka_broker_port(n)}" for n in nodes
+        )
+
+    def kafka_broker_port(self, node: int) -> int:
+        """The client port of local broker ``node`` (1 is the first)."""
+        return self.kafka_port + node - 1
+
+    @property
+    def replication_factor(self) -> int:
+        """Replicas of every Truce topic: as many as there are brokers, up to 3."""
+        return self.kafka_replication_factor or min(self.kafka_brokers, 3)
+
+    @property
+    def min_insync_replicas(self) -> int:
+        """Two copies before acks=all answers, unless there is only one replica."""
+        return self.kafka_min_insync_replicas or min(self.replication_factor, 2)
 
     @property
     def clickhouse_url(self) -> str:

@@ -20,6 +20,8 @@ from rich.table import Table
 from core.clickhouse import redact
 from core.errors import ConfigError, TruceError
 from core.home import prepare_home, private_umask
+from core.kafka import replication
+from core.kafka_access import kafka_access
 from core.keys import KeyStore, Role
 from core.settings import Settings, load_settings
 from services.alerter.silences import SilenceLog
@@ -187,6 +189,8 @@ def status(
     for group, topics in info["lag"].items():
         behind = ", ".join(f"{topic}: {lag}" for topic, lag in topics.items()) or "no commits yet"
         out.print(f"consumer lag ({group}): {behind}")
+    for problem in info["replication"]["mismatches"]:
+        out.print(f"[red]topic replication: {problem}[/]")
     out.print("ready" if info["ready"] else "[red]not ready[/]")
     if not info["ready"]:
         raise typer.Exit(1)
@@ -376,7 +380,10 @@ app.add_typer(alerts_app, name="alerts")
 
 
 def _silence_log(settings: Settings) -> SilenceLog:
-    log = SilenceLog(settings.bootstrap_servers, settings.topic_prefix, settings.kafka_partitions)
+    log = SilenceLog(
+        kafka_access(settings), settings.topic_prefix, settings.kafka_partitions,
+        replication(settings),
+    )  # fmt: skip
     log.ensure()
     return log
 

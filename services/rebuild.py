@@ -25,6 +25,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_fixed
 
 from core.errors import ProcessError, TruceError
 from core.kafka import admin_client, consumer_lag, end_offsets, topic_size
+from core.kafka_access import kafka_access
 from core.settings import Settings
 from schemas import group_names, topic_names
 from services.published import Difference, MetricsSet, QueryClient, compare, fetch_published
@@ -135,7 +136,7 @@ def members_expire_s(settings: Settings) -> float:
 
 
 def _reset_kafka(settings: Settings) -> None:
-    admin = admin_client(settings.bootstrap_servers, timeout_ms=30_000)
+    admin = admin_client(kafka_access(settings), timeout_ms=30_000)
     try:
         groups = group_names(settings.topic_prefix)
         _delete_groups(admin, [groups.streams, groups.store_sink], members_expire_s(settings))
@@ -156,8 +157,8 @@ def _skip_alert_history(settings: Settings) -> None:
     """Point the alerter's group at the end of the rebuilt alerts topic (it is stopped)."""
     names = topic_names(settings.topic_prefix)
     group = group_names(settings.topic_prefix).alerter
-    ends = end_offsets(settings.bootstrap_servers, names.alerts)
-    admin = admin_client(settings.bootstrap_servers, timeout_ms=30_000)
+    ends = end_offsets(kafka_access(settings), names.alerts)
+    admin = admin_client(kafka_access(settings), timeout_ms=30_000)
     try:
         _delete_groups(admin, [group], members_expire_s(settings))  # offsets of the old topic
         offsets = {tp: OffsetAndMetadata(end, "", -1) for tp, end in ends.items()}
@@ -178,12 +179,11 @@ def _reset_clickhouse(settings: Settings) -> None:
 def _broker_only(settings: Settings) -> Iterator[None]:
     """With every service stopped, run the stack's own broker (unless Kafka is external)
     outside of any supervisor, for the duration of the rebuild."""
-    process = None if settings.kafka_bootstrap else broker.start(settings)
-    try:
+    if settings.kafka_bootstrap:
         yield
-    finally:
-        if process is not None:
-            broker.stop(process.pid)
+        return
+    with broker.running(settings):
+        yield
 
 
 def _reset(settings: Settings) -> None:
@@ -215,11 +215,11 @@ def _replay(
     started = time.monotonic()
     names = topic_names(settings.topic_prefix)
     group = group_names(settings.topic_prefix).streams
-    total = topic_size(settings.bootstrap_servers, names.reports)
+    total = topic_size(kafka_access(settings), names.reports)
     on_phase("replaying the reports topic")
 
     def polled(_: int) -> None:
-        left = sum(consumer_lag(settings.bootstrap_servers, group, [names.reports]).values())
+        left = sum(consumer_lag(kafka_access(settings), group, [names.reports]).values())
         on_replayed(max(0, total - left), total)
 
     control.wait_until_idle(settings, timeout_s, on_poll=polled, poll_s=0.5, groups=REPLAYED)

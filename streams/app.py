@@ -22,6 +22,8 @@ from aiokafka.partitioner import murmur2
 from faust.streams import _current_event  # the only way to set faust's current event
 from faust.web import Request, Response, View
 
+from core.kafka import replication
+from core.kafka_access import kafka_access
 from core.settings import Settings
 from schemas import areas, group_names, parties, topic_names, upcast
 from streams.logic.alerting import SpikeRules
@@ -90,13 +92,17 @@ def create_app(settings: Settings, transport: Transport | None = None) -> faust.
     """The worker's app; ``transport`` replaces Kafka for the outbox (agent tests)."""
     names = topic_names(settings.topic_prefix)
     partitions = settings.kafka_partitions
+    kafka = kafka_access(settings)
+    copies = replication(settings)
+    min_isr = {"min.insync.replicas": str(copies.min_insync)}  # faust has no setting for it
     app = faust.App(
         group_names(settings.topic_prefix).streams,
-        broker=f"kafka://{settings.bootstrap_servers}",
+        broker=kafka.faust_broker(),
+        broker_credentials=kafka.faust_credentials(),
         store="rocksdb://",
         datadir=str(settings.streams_worker_dir),
         topic_partitions=partitions,
-        topic_replication_factor=1,
+        topic_replication_factor=copies.factor,
         consumer_auto_offset_reset="earliest",
         web_enabled=True,
         web_bind=settings.bind_host,
@@ -120,7 +126,7 @@ def create_app(settings: Settings, transport: Transport | None = None) -> faust.
 
     def topic(name: str, compacted: bool = False) -> faust.TopicT:
         config = {"cleanup.policy": "compact"} if compacted else {"retention.ms": "-1"}
-        return app.topic(name, partitions=partitions, config=config, internal=True)
+        return app.topic(name, partitions=partitions, config={**config, **min_isr}, internal=True)
 
     # stage one reads the reports (created by ingest, never by us) and the verdicts about
     # them: two topics partitioned alike, which faust assigns together (co-partitioned)
@@ -139,7 +145,11 @@ def create_app(settings: Settings, transport: Transport | None = None) -> faust.
     def table(name: str, outbox: Outbox) -> Any:
         schema: Any = faust.Schema(key_serializer="json", value_serializer="json")
         options = dict(ROCKSDB_OPTIONS)  # faust's store pops keys from it
-        return outbox.table(app.Table(name, partitions=partitions, schema=schema, options=options))
+        changelog = app.Table(
+            name, partitions=partitions, schema=schema, options=options,
+            extra_topic_configs=min_isr,
+        )  # fmt: skip
+        return outbox.table(changelog)
 
     # one outbox per agent: each flushes what its own batch wrote
     # faust keeps its aiokafka producer private; it is started before any agent runs

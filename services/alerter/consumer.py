@@ -20,6 +20,7 @@ from kafka.structs import OffsetAndMetadata
 
 from core.errors import BrokerError
 from core.kafka import group_consumer
+from core.kafka_access import Cluster
 from schemas import Alert
 from services.alerter.dispatcher import Dispatcher
 from services.alerter.history import AlertHistory
@@ -54,7 +55,7 @@ class AlertConsumer:
     def __init__(
         self,
         *,
-        bootstrap: str,
+        bootstrap: Cluster,
         topic: str,
         group_id: str,
         producer: KafkaProducer,
@@ -84,7 +85,7 @@ class AlertConsumer:
 
     def _make(self) -> KafkaConsumer:
         consumer = group_consumer(
-            bootstrap_servers=self.bootstrap,
+            self.bootstrap,
             group_id=self.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

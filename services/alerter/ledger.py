@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 
+from core.kafka_access import Cluster
 from schemas import AlertDelivery
 from services.alerter.replay import replay
 
@@ -37,7 +38,7 @@ class DeliveryLedger:
     def tell(self, receiver: str, fingerprint: str, state: str) -> None:
         self._told[(receiver, fingerprint)] = state
 
-    def load(self, bootstrap: str, topic: str) -> None:
+    def load(self, bootstrap: Cluster, topic: str) -> None:
         """Read the whole deliveries topic (undecodable records are skipped)."""
 
         def handle(value: bytes) -> None:

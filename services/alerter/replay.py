@@ -10,13 +10,17 @@ from collections.abc import Callable
 from kafka import KafkaConsumer, TopicPartition
 
 from core.errors import BrokerError
+from core.kafka import plain_consumer
+from core.kafka_access import Cluster
 
 Handler = Callable[[bytes], None]
 
 
-def open_from_start(bootstrap: str, topic: str) -> tuple[KafkaConsumer, dict[TopicPartition, int]]:
+def open_from_start(
+    bootstrap: Cluster, topic: str
+) -> tuple[KafkaConsumer, dict[TopicPartition, int]]:
     """A group-less consumer at the start of every partition, and each partition's end."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    consumer = plain_consumer(bootstrap, enable_auto_commit=False)
     tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
     consumer.assign(tps)
     consumer.seek_to_beginning(*tps)
@@ -39,7 +43,7 @@ def read_to_end(
         poll_into(consumer, handle)
 
 
-def replay(bootstrap: str, topic: str, handle: Handler, timeout_s: float = 120.0) -> None:
+def replay(bootstrap: Cluster, topic: str, handle: Handler, timeout_s: float = 120.0) -> None:
     """Every record value of ``topic`` up to its end at the time of the call."""
     consumer, end = open_from_start(bootstrap, topic)
     try:

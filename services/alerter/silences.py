@@ -19,7 +19,8 @@ import structlog
 from pydantic import ValidationError
 
 from core.errors import BrokerError, TruceError
-from core.kafka import durable_producer, ensure_topics
+from core.kafka import Replication, durable_producer, ensure_topics
+from core.kafka_access import Cluster, access_of
 from schemas import Silence, silences_topic
 from services.alerter.replay import open_from_start, poll_into, read_to_end, replay
 
@@ -108,19 +109,30 @@ class SilenceBook:
 class SilenceLog:
     """Reading and writing the silences topic."""
 
-    def __init__(self, bootstrap: str, prefix: str, partitions: int) -> None:
+    def __init__(
+        self,
+        bootstrap: Cluster,
+        prefix: str,
+        partitions: int,
+        replication: Replication = Replication(),  # noqa: B008 - frozen
+    ) -> None:
         self.bootstrap = bootstrap
         self.topic = silences_topic(prefix)
         self.partitions = partitions
+        self.replication = replication
 
     def ensure(self) -> None:
         try:
             ensure_topics(
-                self.bootstrap, [self.topic], partitions=self.partitions, compacted=[self.topic]
+                self.bootstrap,
+                [self.topic],
+                partitions=self.partitions,
+                compacted=[self.topic],
+                replication=self.replication,
             )
         except Exception as exc:
             raise BrokerError(
-                f"Kafka at {self.bootstrap} does not answer: {exc}",
+                f"Kafka at {access_of(self.bootstrap).bootstrap} does not answer: {exc}",
                 hint="is Truce running? `truce up --detach` starts it",
             ) from exc
 

@@ -13,7 +13,8 @@ from fastapi import Request
 from prometheus_client import CollectorRegistry
 
 from core.http import require_roles
-from core.kafka import durable_producer, ensure_topics
+from core.kafka import durable_producer, ensure_topics, replication
+from core.kafka_access import kafka_access
 from core.keys import ApiKey, KeyStore, Role
 from core.settings import Settings
 from schemas import AlertDelivery, group_names, topic_names
@@ -41,19 +42,20 @@ class AlerterState:
         self.ledger = DeliveryLedger()
         self.tracker = OffsetTracker()
         self.silences = SilenceBook()
+        self.kafka = kafka_access(settings)
         self.silence_log = SilenceLog(
-            settings.bootstrap_servers, settings.topic_prefix, settings.kafka_partitions
+            self.kafka, settings.topic_prefix, settings.kafka_partitions, replication(settings)
         )
         self.silences_loaded = threading.Event()
         self._stop = threading.Event()
-        self.producer = durable_producer(settings.bootstrap_servers)
+        self.producer = durable_producer(self.kafka)
         self.client = httpx.AsyncClient(follow_redirects=False)
         self.dispatcher = Dispatcher(
             settings, self.config, self.silences, self.ledger, self.tracker,
             self.publish, self.metrics, self.client,
         )  # fmt: skip
         self.consumer = AlertConsumer(
-            bootstrap=settings.bootstrap_servers,
+            bootstrap=self.kafka,
             topic=self.names.alerts,
             group_id=group_names(settings.topic_prefix).alerter,
             producer=self.producer,
@@ -81,13 +83,14 @@ class AlerterState:
     def _rebuild(self) -> None:
         names = self.names
         ensure_topics(
-            self.settings.bootstrap_servers,
+            self.kafka,
             [names.alerts, names.deliveries],
             partitions=self.settings.kafka_partitions,
+            replication=replication(self.settings),
         )
         self.silence_log.ensure()
-        replay(self.settings.bootstrap_servers, names.alerts, self.history.add_record)
-        self.ledger.load(self.settings.bootstrap_servers, names.deliveries)
+        replay(self.kafka, names.alerts, self.history.add_record)
+        self.ledger.load(self.kafka, names.deliveries)
         self._follower = threading.Thread(
             target=self.silence_log.follow,
             args=(self.silences, self.silences_loaded, self._stop),

@@ -8,8 +8,10 @@ from typing import Any
 
 import orjson
 import structlog
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 
+from core.kafka import plain_consumer
+from core.kafka_access import Cluster
 from services.ingest.ledger import Ledger
 
 log = structlog.get_logger("ingest.follower")
@@ -21,7 +23,7 @@ FOLLOW_WAIT_MS = 250
 class LogFollower(threading.Thread):
     """A daemon thread; ``caught_up`` is set once the start-up end offsets were reached."""
 
-    def __init__(self, bootstrap: str, topic: str, ledger: Ledger) -> None:
+    def __init__(self, bootstrap: Cluster, topic: str, ledger: Ledger) -> None:
         super().__init__(name="ledger-follower", daemon=True)
         self.bootstrap = bootstrap
         self.topic = topic
@@ -48,8 +50,8 @@ class LogFollower(threading.Thread):
             return True
 
     def _consumer(self) -> tuple[Any, dict[Any, int]]:
-        consumer = KafkaConsumer(
-            bootstrap_servers=self.bootstrap,
+        consumer = plain_consumer(
+            self.bootstrap,
             enable_auto_commit=False,
             group_id=None,
             fetch_max_bytes=64 * 1024 * 1024,

@@ -20,6 +20,7 @@ import structlog
 
 from core.errors import TruceError
 from core.kafka import discard_producer, durable_producer
+from core.kafka_access import Cluster
 
 log = structlog.get_logger("ingest.publisher")
 
@@ -81,7 +82,7 @@ class Publisher:
     and so do their requests: none was acknowledged) and the next publish builds a new
     one. ``healthy`` is part of readiness."""
 
-    def __init__(self, bootstrap: str, topic: str, timeout_s: float) -> None:
+    def __init__(self, bootstrap: Cluster, topic: str, timeout_s: float) -> None:
         self.topic = topic
         self.timeout_s = timeout_s
         self._bootstrap = bootstrap

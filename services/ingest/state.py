@@ -11,7 +11,8 @@ from fastapi import Request
 from prometheus_client import CollectorRegistry
 
 from core.http import require_roles
-from core.kafka import cluster_answers, end_offsets, ensure_topics
+from core.kafka import cluster_answers, end_offsets, ensure_topics, replication
+from core.kafka_access import kafka_access
 from core.keys import ApiKey, KeyStore, Role
 from core.limits import RateLimiter
 from core.settings import Settings
@@ -29,10 +30,9 @@ class IngestState:
         self.topic = topic_names(settings.topic_prefix).reports
         self.keys = KeyStore(settings)
         self.ledger = Ledger()
-        self.follower = LogFollower(settings.bootstrap_servers, self.topic, self.ledger)
-        self.publisher = Publisher(
-            settings.bootstrap_servers, self.topic, settings.publish_timeout_s
-        )
+        self.kafka = kafka_access(settings)
+        self.follower = LogFollower(self.kafka, self.topic, self.ledger)
+        self.publisher = Publisher(self.kafka, self.topic, settings.publish_timeout_s)
         self.limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
         self.metrics = IngestMetrics()
         self.locks = IdLocks()
@@ -50,7 +50,10 @@ class IngestState:
 
     def start(self) -> None:
         ensure_topics(
-            self.settings.bootstrap_servers, [self.topic], partitions=self.settings.kafka_partitions
+            self.kafka,
+            [self.topic],
+            partitions=self.settings.kafka_partitions,
+            replication=replication(self.settings),
         )
         self.follower.start()
 
@@ -68,7 +71,7 @@ class IngestState:
             return True
         await self.publisher.settled()
         try:
-            ends = await asyncio.to_thread(end_offsets, self.settings.bootstrap_servers, self.topic)
+            ends = await asyncio.to_thread(end_offsets, self.kafka, self.topic)
         except Exception:  # the broker is away: still in doubt
             return False
         by_partition = {tp.partition: offset for tp, offset in ends.items()}
@@ -88,7 +91,7 @@ class IngestState:
         """Cached for two seconds so probes do not hammer the broker."""
         with self._kafka_lock:
             if time.monotonic() - self._kafka_checked > 2.0:
-                self._kafka_ok = cluster_answers(self.settings.bootstrap_servers, timeout_ms=1_500)
+                self._kafka_ok = cluster_answers(self.kafka, timeout_ms=1_500)
                 self._kafka_checked = time.monotonic()
             return self._kafka_ok
 

@@ -8,6 +8,7 @@ git; the log directory under ``TRUCE_HOME`` is formatted once with
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import os
 import shutil
@@ -16,6 +17,8 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
 
@@ -92,39 +95,52 @@ def render_properties(settings: Settings) -> Path:
     return target
 
 
-def _java(settings: Settings) -> list[str]:
+def java_argv(settings: Settings, logs_dir: Path | None = None) -> list[str]:
     java = shutil.which("java")
     if java is None:
         raise BrokerError("Java is not on PATH", hint="install a Java 17+ runtime")
-    settings.logs_dir.mkdir(parents=True, exist_ok=True)
+    logs = logs_dir or settings.logs_dir
+    logs.mkdir(parents=True, exist_ok=True)
     return [
         java,
         f"-Xmx{settings.kafka_heap}",
         f"-Xms{settings.kafka_heap}",
         "-XX:+UseG1GC",
         "-Djava.awt.headless=true",
-        f"-Dkafka.logs.dir={settings.logs_dir}",
+        f"-Dkafka.logs.dir={logs}",
         f"-Dlog4j2.configurationFile={settings.deploy_dir / 'kafka' / 'log4j2.yaml'}",
         "-cp",
         f"{settings.kafka_libs_dir}/*",
     ]
 
 
-def format_storage(settings: Settings, properties: Path) -> None:
-    """Format the KRaft log directory the first time only."""
-    if (settings.kafka_data_dir / "meta.properties").exists():
+def new_cluster_id() -> str:
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def format_storage(
+    settings: Settings,
+    properties: Path,
+    data_dir: Path | None = None,
+    cluster_id: str | None = None,
+    extra: Sequence[str] = (),
+) -> None:
+    """Format the KRaft log directory the first time only (``extra``: more StorageTool
+    arguments, e.g. ``--add-scram`` users)."""
+    data_dir = data_dir or settings.kafka_data_dir
+    if (data_dir / "meta.properties").exists():
         return
-    cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cid = cluster_id or new_cluster_id()
     # "--cluster-id=" form: a random id may start with "-", which argparse would misread
     cmd = [
-        *_java(settings), "kafka.tools.StorageTool", "format", f"--cluster-id={cid}",
-        f"--config={properties}",
+        *java_argv(settings), "kafka.tools.StorageTool", "format", f"--cluster-id={cid}",
+        f"--config={properties}", *extra,
     ]  # fmt: skip
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise BrokerError(
             f"formatting the Kafka log directory failed: {result.stdout}{result.stderr}".strip(),
-            hint=f"remove {settings.kafka_data_dir} if it holds a broken format",
+            hint=f"remove {data_dir} if it holds a broken format",
         )
 
 
@@ -141,6 +157,12 @@ def port_free(host: str, port: int) -> bool:
 
 def prepare(settings: Settings) -> list[str]:
     """Everything before the first start: jars, properties, format. Returns the broker argv."""
+    if settings.kafka_brokers > 1:  # its log directory is not this home's (cluster_nodes)
+        raise BrokerError(
+            f"this home runs a local cluster of {settings.kafka_brokers} brokers, not one",
+            hint="start it with `truce up` (or start_cluster); TRUCE_KAFKA_BROKERS=1 is "
+            "another cluster",
+        )
     for port in (settings.kafka_port, settings.kafka_controller_port):
         if not port_free(settings.bind_host, port):
             raise BrokerError(
@@ -151,7 +173,7 @@ def prepare(settings: Settings) -> list[str]:
     ensure_jars(settings)
     properties = render_properties(settings)
     format_storage(settings, properties)
-    return [*_java(settings), "kafka.Kafka", str(properties)]
+    return [*java_argv(settings), "kafka.Kafka", str(properties)]
 
 
 def stdout_log(settings: Settings) -> Path:
@@ -227,3 +249,181 @@ def stop(pid: int, timeout_s: float = 60.0) -> None:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         return
+
+
+# -- a local multi-broker cluster (TRUCE_KAFKA_BROKERS > 1) -------------------------------
+
+CONTROLLER_ID = 0
+
+
+@dataclass(frozen=True)
+class Node:
+    """One JVM of the local cluster: the KRaft controller (id 0) or broker ``node_id``."""
+
+    node_id: int
+    name: str
+    port: int  # the client port of a broker, the controller port of the controller
+    data_dir: Path
+    logs_dir: Path
+    properties: Path
+    host: str  # TRUCE_BIND_HOST
+
+    @property
+    def is_controller(self) -> bool:
+        return self.node_id == CONTROLLER_ID
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def cluster_nodes(settings: Settings) -> list[Node]:
+    """The controller, then brokers 1..N: the start order (they stop in reverse)."""
+    root = settings.kafka_data_dir
+    run = settings.run_dir
+
+    def node(node_id: int, name: str, port: int) -> Node:
+        return Node(
+            node_id, name, port, root / name, settings.logs_dir / name,
+            run / f"{name}.properties", settings.bind_host,
+        )  # fmt: skip
+
+    nodes = [node(CONTROLLER_ID, "kafka-controller", settings.kafka_controller_port)]
+    for n in range(1, settings.kafka_brokers + 1):
+        nodes.append(node(n, f"kafka-{n}", settings.kafka_broker_port(n)))
+    return nodes
+
+
+def _render_node(settings: Settings, node: Node) -> None:
+    kind = "controller" if node.is_controller else "broker"
+    template = Template(
+        (settings.deploy_dir / "kafka" / f"cluster-{kind}.properties.template").read_text()
+    )
+    node.data_dir.mkdir(parents=True, exist_ok=True)
+    node.properties.parent.mkdir(parents=True, exist_ok=True)
+    node.properties.write_text(
+        template.substitute(
+            node_id=node.node_id,
+            voters=f"{CONTROLLER_ID}@{settings.bind_host}:{settings.kafka_controller_port}",
+            host=settings.bind_host,
+            port=node.port,
+            controller_port=settings.kafka_controller_port,
+            log_dir=node.data_dir,
+            partitions=settings.kafka_partitions,
+            replication=settings.replication_factor,
+            min_insync=settings.min_insync_replicas,
+        )
+    )
+
+
+def prepare_cluster(settings: Settings) -> dict[str, list[str]]:
+    """Jars, properties and one format (one cluster id) for every node; each node's argv."""
+    nodes = cluster_nodes(settings)
+    for node in nodes:
+        if not port_free(settings.bind_host, node.port):
+            raise BrokerError(
+                f"cannot start Kafka {node.name}: port {node.address} is already in use",
+                hint="stop what listens there or set TRUCE_KAFKA_PORT"
+                " / TRUCE_KAFKA_CONTROLLER_PORT (brokers take TRUCE_KAFKA_PORT + n - 1)",
+            )
+    ensure_jars(settings)
+    id_file = settings.kafka_data_dir / "cluster.id"
+    settings.kafka_data_dir.mkdir(parents=True, exist_ok=True)
+    if not id_file.exists():
+        id_file.write_text(new_cluster_id())
+    cluster_id = id_file.read_text().strip()
+    argv: dict[str, list[str]] = {}
+    for node in nodes:
+        _render_node(settings, node)
+        format_storage(settings, node.properties, node.data_dir, cluster_id)
+        argv[node.name] = [*java_argv(settings, node.logs_dir), "kafka.Kafka", str(node.properties)]
+    return argv
+
+
+def node_ready(settings: Settings, node: Node) -> bool:
+    """A broker answers a metadata request; the controller accepts connections."""
+    if not node.is_controller:
+        return cluster_answers(node.address, timeout_ms=2_000)
+    try:
+        with socket.create_connection((settings.bind_host, node.port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass
+class LocalCluster:
+    """A running local cluster (tests and `truce rebuild`; `truce up` supervises the
+    nodes one by one): kill and restart single brokers, stop all in order."""
+
+    settings: Settings
+    argv: dict[str, list[str]]
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def nodes(self) -> dict[str, Node]:
+        return {node.name: node for node in cluster_nodes(self.settings)}
+
+    def broker(self, node_id: int) -> Node:
+        return next(n for n in self.nodes.values() if n.node_id == node_id)
+
+    def start_node(self, name: str) -> None:
+        node = self.nodes[name]
+        node.logs_dir.mkdir(parents=True, exist_ok=True)
+        out = open(node.logs_dir / "kafka.out", "ab")  # noqa: SIM115 - handed to the child
+        process = subprocess.Popen(
+            self.argv[name], stdout=out, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        out.close()
+        self.processes[name] = process
+        deadline = time.monotonic() + self.settings.kafka_start_timeout_s
+        while not node_ready(self.settings, node):
+            if process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise BrokerError(
+                    f"Kafka {name} did not start\n" + log_tail(node.logs_dir / "kafka-server.log"),
+                    hint=f"see {node.logs_dir}",
+                )
+            time.sleep(0.3)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one node (a crash: nothing flushed, no controlled shutdown)."""
+        process = self.processes.pop(name)
+        process.kill()
+        process.wait()
+
+    def stop(self) -> None:
+        """Brokers first (the controller still answers their controlled shutdown), then
+        the controller."""
+        for name in reversed(list(self.argv)):
+            process = self.processes.pop(name, None)
+            if process is not None:
+                stop(process.pid)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=5)
+
+
+@contextlib.contextmanager
+def running(settings: Settings) -> Iterator[None]:
+    """This home's local Kafka, one broker or the cluster, for the block (`truce rebuild`)."""
+    if settings.kafka_brokers > 1:
+        cluster = start_cluster(settings)
+        try:
+            yield
+        finally:
+            cluster.stop()
+        return
+    process = start(settings)
+    try:
+        yield
+    finally:
+        stop(process.pid)
+
+
+def start_cluster(settings: Settings) -> LocalCluster:
+    """Start the controller and every broker; return once each broker answers."""
+    cluster = LocalCluster(settings, prepare_cluster(settings))
+    for name in cluster.argv:
+        cluster.start_node(name)
+    return cluster

@@ -12,11 +12,13 @@ from typing import Any
 
 from core.errors import ProcessError
 from core.kafka import consumer_lag
+from core.kafka_access import kafka_access
 from core.settings import Settings
 from schemas import group_inputs
 from services.runtime.broker import log_tail
 from services.runtime.processes import process_specs
 from services.runtime.supervisor import pid_alive, read_state, state_path
+from services.runtime.topics import topic_mismatches
 
 
 def supervisor_pid(settings: Settings) -> int | None:
@@ -118,7 +120,8 @@ def status(settings: Settings) -> dict[str, Any]:
             "ready": alive and spec.ready(),
             "restarts": info.get("restarts", 0),
         }
-    kafka_ready = processes.get("kafka", {"ready": running})["ready"]
+    brokers = [p["ready"] for name, p in processes.items() if name.startswith("kafka")]
+    kafka_ready = any(brokers) if brokers else running
     return {
         "ingest_url": settings.ingest_url,
         "query_url": settings.query_url,
@@ -130,7 +133,20 @@ def status(settings: Settings) -> dict[str, Any]:
         "error": state.get("error"),
         "processes": processes,
         "lag": consumer_lags(settings) if running and kafka_ready else {},
+        "replication": {
+            "factor": settings.replication_factor,
+            "min_insync": settings.min_insync_replicas,
+            "mismatches": _mismatches(settings) if running and kafka_ready else [],
+        },
     }
+
+
+def _mismatches(settings: Settings) -> list[str]:
+    """Existing topics whose replication differs from the settings (never fixed silently)."""
+    try:
+        return topic_mismatches(settings)
+    except Exception as exc:  # the broker just went away: say so rather than "none"
+        return [f"could not check the topics: {exc}"]
 
 
 def consumer_lags(settings: Settings) -> dict[str, dict[str, int]]:
@@ -138,7 +154,7 @@ def consumer_lags(settings: Settings) -> dict[str, dict[str, int]]:
     lags: dict[str, dict[str, int]] = {}
     for name, (group, topics) in group_inputs(settings.topic_prefix).items():
         try:
-            lags[name] = consumer_lag(settings.bootstrap_servers, group, topics)
+            lags[name] = consumer_lag(kafka_access(settings), group, topics)
         except Exception:  # a group that never committed yet, or the broker just went away
             lags[name] = {}
     return lags

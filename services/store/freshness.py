@@ -19,6 +19,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from core.kafka import consumer_lag
+from core.kafka_access import kafka_access
 from core.settings import Settings
 from schemas import group_inputs
 from services.store.database import Database
@@ -35,6 +36,7 @@ NEWEST = (
 class PipelineCollector(Collector):
     def __init__(self, settings: Settings, db: Database) -> None:
         self.settings, self.db = settings, db
+        self.kafka = kafka_access(settings)
         self._lock = threading.Lock()
         self._cached: tuple[float, list[Metric]] | None = None
 
@@ -53,7 +55,7 @@ class PipelineCollector(Collector):
         )
         for role, (group, topics) in group_inputs(self.settings.topic_prefix).items():
             try:
-                measured = consumer_lag(self.settings.bootstrap_servers, group, topics)
+                measured = consumer_lag(self.kafka, group, topics)
             except Exception as exc:  # the broker is away: no sample rather than a wrong one
                 log.warning("consumer lag not measured", group=group, error=str(exc)[:300])
                 continue

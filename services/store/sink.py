@@ -17,6 +17,7 @@ import structlog
 from kafka.errors import KafkaError
 
 from core.kafka import group_consumer
+from core.kafka_access import Cluster
 from services.store.rows import TABLES, Converter, Row
 from services.store.telemetry import StoreMetrics
 
@@ -29,7 +30,7 @@ class Sink(threading.Thread):
     def __init__(
         self,
         *,
-        bootstrap: str,
+        bootstrap: Cluster,
         group_id: str,
         converters: Mapping[str, Converter],
         insert: Inserter,
@@ -67,8 +68,8 @@ class Sink(threading.Thread):
 
     def _consumer(self) -> Any:
         return group_consumer(
+            self.bootstrap,
             *self.converters,
-            bootstrap_servers=self.bootstrap,
             group_id=self.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry
 
 from core.failpoints import STORE_INSERT, Failpoints
 from core.http import require_roles
+from core.kafka_access import kafka_access
 from core.keys import ApiKey, KeyStore, Role
 from core.limits import RateLimiter
 from core.settings import Settings
@@ -35,7 +36,7 @@ class StoreState:
         self.metrics = StoreMetrics()
         names = topic_names(settings.topic_prefix)
         self.sink = Sink(
-            bootstrap=settings.bootstrap_servers,
+            bootstrap=kafka_access(settings),
             group_id=group_names(settings.topic_prefix).store_sink,
             converters={
                 names.reports: raw_row,

@@ -72,7 +72,7 @@ def test_group_consumers_take_their_partitions_with_polls_shorter_than_a_rebalan
     wanted = {TopicPartition(topic, 0), TopicPartition(topic, 1)}
     for _ in range(4):
         consumer = group_consumer(
-            topic, bootstrap_servers=bootstrap, group_id=unique_name("g"), enable_auto_commit=False
+            bootstrap, topic, group_id=unique_name("g"), enable_auto_commit=False
         )
         try:
             deadline = time.monotonic() + 60
