@@ -43,20 +43,26 @@ def prepare_home(home: Path) -> int:
 
 def _tighten(home: Path) -> int:
     """Drop group and other permission bits under ``home`` (symlinks are left alone: their
-    targets are not ours to change)."""
+    targets are not ours to change). The stack may be running: ClickHouse and Kafka create
+    and remove files meanwhile, so an entry that vanishes is skipped (a `truce down`
+    failed on a ClickHouse merge's temporary directory that was gone)."""
     changed = 0
-    for path in [home, *home.rglob("*")]:
-        try:
-            info = path.lstat()
-        except FileNotFoundError:  # a running process removed it meanwhile
-            continue
+    for root, dirs, files in os.walk(home):  # errors (a vanished directory) are skipped
+        for name in [*dirs, *files]:
+            changed += _private(Path(root) / name)
+    return changed + _private(home)
+
+
+def _private(path: Path) -> int:
+    try:
+        info = path.lstat()
         if stat.S_ISLNK(info.st_mode) or not info.st_mode & 0o077:
-            continue
-        try:
-            path.chmod(stat.S_IMODE(info.st_mode) & 0o700)
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot make {path} private: {exc.strerror or exc}", hint=_HINT
-            ) from None
-        changed += 1
-    return changed
+            return 0
+        path.chmod(stat.S_IMODE(info.st_mode) & 0o700)
+    except FileNotFoundError:  # a running process removed it meanwhile
+        return 0
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot make {path} private: {exc.strerror or exc}", hint=_HINT
+        ) from None
+    return 1
