@@ -14,6 +14,11 @@ from pydantic import SecretStr
 from core.settings import Settings
 
 
+RECONNECT_BACKOFF_MAX_MS = 1_000
+"""kafka-python waits up to 30 s between reconnects to a broker that went away (the Java
+client, 1 s): after a broker restart ingest's log follower came back half a minute late,
+and every resend in doubt waited for it (the soak: 52 s of 503s after a broker SIGKILL)."""
+
 @dataclass(frozen=True)
 class KafkaAccess:
     """A cluster's bootstrap servers and the credentials every client presents.
@@ -49,6 +54,7 @@ class KafkaAccess:
         config: dict[str, Any] = {
             "bootstrap_servers": self.bootstrap_list,
             "security_protocol": self.security_protocol,
+            "reconnect_backoff_max_ms": RECONNECT_BACKOFF_MAX_MS,
         }
         if self.uses_ssl:
             config["ssl_check_hostname"] = self.ssl_check_hostname

@@ -14,7 +14,8 @@ from core.settings import load_settings
 def test_plaintext_is_the_default_and_a_bare_string_means_it(tmp_path: Path) -> None:
     access = kafka_access(load_settings(home=tmp_path, kafka_bootstrap="a:1,b:2"))
     assert access.kafka_python() == {"bootstrap_servers": ["a:1", "b:2"],
-                                     "security_protocol": "PLAINTEXT"}  # fmt: skip
+                                     "security_protocol": "PLAINTEXT",
+                                     "reconnect_backoff_max_ms": 1_000}  # fmt: skip
     assert access.faust_broker() == ["kafka://a:1", "kafka://b:2"]
     assert access.faust_credentials() is None
     assert access_of("a:1") == KafkaAccess(bootstrap="a:1")
