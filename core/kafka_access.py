@@ -13,11 +13,11 @@ from pydantic import SecretStr
 
 from core.settings import Settings
 
-
 RECONNECT_BACKOFF_MAX_MS = 1_000
 """kafka-python waits up to 30 s between reconnects to a broker that went away (the Java
 client, 1 s): after a broker restart ingest's log follower came back half a minute late,
 and every resend in doubt waited for it (the soak: 52 s of 503s after a broker SIGKILL)."""
+
 
 @dataclass(frozen=True)
 class KafkaAccess:

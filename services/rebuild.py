@@ -24,7 +24,13 @@ from kafka.structs import OffsetAndMetadata
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_fixed
 
 from core.errors import ProcessError, TruceError
-from core.kafka import admin_client, consumer_lag, end_offsets, topic_size
+from core.kafka import (
+    GROUP_SESSION_TIMEOUT_S,
+    admin_client,
+    consumer_lag,
+    end_offsets,
+    topic_size,
+)
 from core.kafka_access import kafka_access
 from core.settings import Settings
 from schemas import group_names, topic_names
@@ -85,10 +91,6 @@ def _snapshot(settings: Settings) -> MetricsSet:
 GROUP_GONE = ("OK", "GroupIdNotFoundError")
 
 
-STORE_SESSION_TIMEOUT_S = 10.0
-"""kafka-python's default session timeout, which the store sink's consumer keeps."""
-
-
 def _retriable(exc: BaseException) -> bool:
     return isinstance(exc, KafkaError) and exc.retriable
 
@@ -132,7 +134,7 @@ def _delete_groups(admin: KafkaAdminClient, groups: list[str], members_expire_s:
 
 def members_expire_s(settings: Settings) -> float:
     """The longest session of the consumers whose groups the rebuild deletes."""
-    return max(settings.streams_session_timeout_s, STORE_SESSION_TIMEOUT_S)
+    return max(settings.streams_session_timeout_s, GROUP_SESSION_TIMEOUT_S)
 
 
 def _reset_kafka(settings: Settings) -> None:
