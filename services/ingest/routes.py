@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import orjson
 import structlog
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
@@ -17,12 +17,12 @@ from core.errors import TruceError
 from core.http import Problem, as_problem
 from core.keys import ApiKey, Role
 from core.openapi import AUTHENTICATED, problems
-from schemas import Area, Party, area_list, party_list
 from schemas.jsonschema import batch_schema, report_schema
 from services.ingest.intake import Judged, judge
 from services.ingest.ledger import Verdict
 from services.ingest.publisher import PublishUnavailable
 from services.ingest.state import IngestState, ingest_state, state
+from services.reference_api import reference_router
 
 MAX_BATCH = 1000
 LEDGER_RETRY_AFTER = "2"
@@ -50,9 +50,6 @@ def _submission(request: Request) -> tuple[IngestState, ApiKey]:
 
 async def _reader(request: Request) -> ApiKey:
     return (await state(request)).auth_any(request)
-
-
-Reader = Annotated[ApiKey, Depends(_reader)]
 
 
 async def _accept(st: IngestState, key: ApiKey, items: list[Any]) -> Response:
@@ -216,24 +213,7 @@ async def submit_batch(request: Request) -> Response:
     return await _accept(st, key, reports)
 
 
-@router.get(
-    "/v1/reference/areas",
-    summary="Area codes and their attributes",
-    response_model=list[Area],
-    responses=problems(*AUTHENTICATED),
-)
-def areas(_key: Reader) -> list[dict[str, Any]]:
-    return [a.model_dump() for a in area_list()]
-
-
-@router.get(
-    "/v1/reference/parties",
-    summary="Party codes; designated ones are exempt",
-    response_model=list[Party],
-    responses=problems(*AUTHENTICATED),
-)
-def parties(_key: Reader) -> list[dict[str, Any]]:
-    return [p.model_dump() for p in party_list()]
+router.include_router(reference_router(_reader))
 
 
 __all__ = ["Role", "router"]

@@ -11,8 +11,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from core.errors import NotFound
 from core.keys import ApiKey, Role
 from core.openapi import AUTHENTICATED, problems
-from schemas import Area, Party, area_list, party_list
 from schemas.weekly_report import WeeklyReport
+from services.reference_api import reference_router
 from services.store import queries, recompute
 from services.store.params import (
     check_area,
@@ -225,21 +225,4 @@ def alerts(
     return rows
 
 
-@router.get(
-    "/v1/reference/areas",
-    summary="Area codes and their attributes",
-    response_model=list[Area],
-    responses=problems(*AUTHENTICATED),
-)
-def areas(_key: Anyone) -> list[dict[str, Any]]:
-    return [a.model_dump() for a in area_list()]
-
-
-@router.get(
-    "/v1/reference/parties",
-    summary="Party codes; designated ones are exempt",
-    response_model=list[Party],
-    responses=problems(*AUTHENTICATED),
-)
-def parties(_key: Anyone) -> list[dict[str, Any]]:
-    return [p.model_dump() for p in party_list()]
+router.include_router(reference_router(_anyone))
