@@ -7,76 +7,21 @@ partitions and 1 and 2 workers."""
 
 from __future__ import annotations
 
-import hashlib
 import random
 from typing import Any
 
-import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support.pipeline import Sinks, run
+from tests.support.raw_log import DAYS, envelope
+from tests.support.raw_log import body as report_body
 from tests.support.reference import weekly_metrics
 
-AREAS = ["madaya", "daraya", "raqqa"]
 KINDS = ["violation", "delivery", "access_request", "designation"]
 VERDICTS = ["verified", "disputed", "rejected", "unverified"]
-PARTIES = ["gos", "fsa", "isil", "nusra"]
 DESIGNATED = {"gos": False, "fsa": False, "isil": True, "nusra": True}
-DAYS = [f"2016-02-{d:02d}T{h:02d}:00:00Z" for d in (22, 26, 29) for h in (1, 23)] + [
-    "2016-03-08T12:00:00+05:00",
-    "2016-01-04T00:30:00+01:00",  # 2016-01-03 in UTC: ISO week 2015-W53
-]
-
-
-def envelope(report: dict[str, Any], org: str) -> dict[str, Any]:
-    content = orjson.dumps(report, option=orjson.OPT_SORT_KEYS)
-    return {
-        "report": report,
-        "org": org,
-        "key_name": f"{org}-key",
-        "received_at": "2016-03-10T00:00:00Z",
-        "schema_version": 1,
-        "content_hash": hashlib.sha256(content).hexdigest(),
-    }
-
-
-@st.composite
-def report_body(draw: st.DrawFn, rid: str, kind: str, revision: int) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "report_id": rid,
-        "revision": revision,
-        "kind": kind,
-        "occurred_at": draw(st.sampled_from(DAYS)),
-        "retracted": draw(st.booleans().map(lambda b: b and revision > 1)),
-    }
-    if kind != "verification":
-        base["area"] = draw(st.sampled_from(AREAS))
-    if kind == "violation":
-        base.update(
-            perpetrator=draw(st.sampled_from(PARTIES)),
-            target=draw(st.sampled_from(["civilians", "infrastructure", *PARTIES])),
-            category="shelling",
-            killed=draw(st.integers(0, 5)),
-            injured=draw(st.integers(0, 5)),
-            source="witness",
-            confidence="medium",
-        )
-    elif kind == "delivery":
-        base.update(
-            agency="WFP",
-            modality="convoy",
-            status=draw(st.sampled_from(["completed", "partial", "blocked", "cancelled"])),
-            beneficiaries=draw(st.integers(0, 1000)),
-        )
-    elif kind == "access_request":
-        base["status"] = draw(st.sampled_from(["submitted", "approved", "denied", "withdrawn"]))
-    elif kind == "designation":
-        base["party"] = draw(st.sampled_from(["isil", "nusra"]))
-        if draw(st.booleans()):
-            base["effective_to"] = "2016-03-01T00:00:00Z"
-    return base
 
 
 @st.composite
@@ -94,10 +39,7 @@ def logs(draw: st.DrawFn) -> list[dict[str, Any]]:
         for revision in range(1, draw(st.integers(1, 3)) + 1):
             if revision > 1 and draw(st.integers(0, 5)) == 0:  # a correction of the kind
                 kind = draw(st.sampled_from([*KINDS, "verification"]))
-            body = draw(report_body(rid, kind, revision))
-            if kind == "verification":
-                body.update(subject=draw(st.sampled_from(every_id)),
-                            status=draw(st.sampled_from(VERDICTS)))  # fmt: skip
+            body = draw(report_body(rid, kind, revision, every_id))
             log.append(envelope(body, org))
             if draw(st.integers(0, 4)) == 0:  # a retry: exact duplicate
                 log.append(envelope(body, org))
