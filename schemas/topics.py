@@ -24,6 +24,9 @@ DEADLETTER = "truce.deadletter"
 """Records refused downstream (undecodable, conflicting, foreign)."""
 DELIVERIES = "truce.alert-deliveries"
 """The alerter's delivery log (one record per attempt outcome)."""
+EDITIONS = "truce.editions"
+"""Published editions of the weekly report, keyed by week: a system of record like the
+reports topic (never rebuilt, infinite retention)."""
 SILENCES = "truce.alert-silences"
 """Alert silences, compacted by silence id (the alerter's own state; see silences_topic)."""
 
@@ -40,6 +43,7 @@ class TopicNames:
     alerts: str
     deadletter: str
     deliveries: str
+    editions: str
 
     def all(self) -> tuple[str, ...]:
         """Every topic, e.g. to create or delete them together."""
@@ -57,6 +61,7 @@ def topic_names(prefix: str = "") -> TopicNames:
         alerts=prefix + ALERTS,
         deadletter=prefix + DEADLETTER,
         deliveries=prefix + DELIVERIES,
+        editions=prefix + EDITIONS,
     )
 
 
@@ -99,6 +104,7 @@ def group_inputs(prefix: str = "") -> dict[str, tuple[str, tuple[str, ...]]]:
                 names.deadletter,
                 names.alerts,
                 names.deliveries,
+                names.editions,
             ),
         ),
         "alerter": (groups.alerter, (names.alerts,)),

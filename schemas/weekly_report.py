@@ -9,6 +9,7 @@ counts, in the ISO week of its ``occurred_at`` (UTC)."""
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -123,16 +124,73 @@ class WeekAlert(_Out):
 
 
 class DataQuality(_Out):
-    """What changed since the previous edition, whose cut-off is the end of the previous
-    week; counted over arrivals during this week (``since`` to ``until``)."""
+    """What arrived after a cut-off. Before a week has an edition: arrivals during the week
+    (``since`` its start, ``until`` its end). Once it has one: the reports of this week
+    that arrived after the latest edition's log position (``edition``, ``since`` its
+    publication), up to now or ``as_of``."""
 
-    since: datetime = Field(description="The previous edition's cut-off (this week's start).")
-    until: datetime = Field(description="This edition's cut-off (the week's end).")
+    since: datetime = Field(
+        description="This week's start; the latest edition's publication once it has one."
+    )
+    until: datetime = Field(description="The week's end; now (or as_of) against an edition.")
+    edition: int | None = Field(
+        default=None, description="The edition counted against; null: the week's own window."
+    )
     late_reports: int = Field(
-        ge=0, description="Reports about an earlier week first received in this window."
+        ge=0,
+        description="Without an edition: reports about an earlier week first received in "
+        "the window. Against an edition: reports of this week it had not received.",
     )
     revised_reports: int = Field(
-        ge=0, description="Reports with a revision > 1 received in this window."
+        ge=0,
+        description="Without an edition: reports with a revision > 1 received in the window. "
+        "Against an edition: reports of this week it knew that have a newer revision since.",
+    )
+
+
+RestatementReason = Literal[
+    "late", "corrected", "retracted", "reclassified", "verification", "incident"
+]
+"""Why a report changed a figure (CONTRACT section 7). ``incident`` is reserved for the
+incident reports of issue 19 and never given yet."""
+
+
+class Cause(_Out):
+    report_id: str
+    reason: RestatementReason = Field(
+        description="late: first received after the edition; corrected: a newer revision "
+        "(content, week, area, party or kind changed); retracted: withdrawn since; "
+        "reclassified: its exemption changed; verification: its verification status changed."
+    )
+
+
+class Restatement(_Out):
+    """A weekly figure (schemas/figures.py) of one (area, party) cell of the week that
+    differs from the latest edition, and the reports behind the difference."""
+
+    figure: str = Field(description="A figure name, as in /v1/metrics/weekly and /access.")
+    area: str
+    party: str | None = Field(description="Perpetrator; null for the access figures.")
+    was: int = Field(ge=0, description="In the latest edition.")
+    now: int = Field(ge=0)
+    because: list[Cause] = Field(
+        description="Every report whose contribution to this figure changed (a report may "
+        "be listed with several reasons)."
+    )
+
+
+class EditionStamp(_Out):
+    """What a published edition was computed from."""
+
+    edition: int = Field(ge=1)
+    published_at: datetime
+    log_head: dict[str, Any] | None = Field(
+        description="The signed tree head (CONTRACT section 8) the edition pins: "
+        "tree_size, root_hash, timestamp, signature, key_id."
+    )
+    log_position: dict[str, int] = Field(
+        description="Reports topic partition -> end offset (exclusive): exactly the records "
+        "the edition's figures were counted from."
     )
 
 
@@ -149,3 +207,18 @@ class WeeklyReport(_Out):
     access: Access
     alerts: list[WeekAlert]
     data_quality: DataQuality
+    edition: EditionStamp | None = Field(
+        default=None, description="Set in a published edition (GET ...?edition=N)."
+    )
+    as_of: datetime | None = Field(
+        default=None,
+        description="Set when recomputed from the revisions received up to then (?as_of=).",
+    )
+    restated_against: int | None = Field(
+        default=None, description="The latest edition the restatements compare with."
+    )
+    restatements: list[Restatement] = Field(
+        default_factory=list,
+        description="The current report of a week with editions: every figure that differs "
+        "from the latest edition, with the reports that changed it.",
+    )

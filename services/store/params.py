@@ -59,18 +59,24 @@ def check_since(since: str | None) -> datetime:
     """An RFC 3339 timestamp with offset (default: the beginning of time), as UTC."""
     if not since:
         return datetime(1970, 1, 1, tzinfo=UTC)
+    return check_time("since", since)
+
+
+def check_time(name: str, text: str) -> datetime:
+    """The query parameter ``name``: an RFC 3339 timestamp with offset within CONTRACT 6's
+    bounds, as UTC (otherwise a 422)."""
     try:
-        moment = parse_rfc3339(since)
+        moment = parse_rfc3339(text)
     except ValueError:  # pydantic's custom errors are ValueErrors
         raise InvalidInput(
-            f"since {since[:80]!r} is not an RFC 3339 timestamp with an offset",
-            errors=[{"loc": ["query", "since"], "msg": "expected e.g. 2016-02-27T00:00:00Z"}],
+            f"{name} {text[:80]!r} is not an RFC 3339 timestamp with an offset",
+            errors=[{"loc": ["query", name], "msg": "expected e.g. 2016-02-27T00:00:00Z"}],
         ) from None
     now = datetime.now(UTC)
     if not in_range(moment, now):
         raise InvalidInput(
-            f"since {since[:80]!r} is out of range: times are {range_text(now)}",
-            errors=[{"loc": ["query", "since"], "msg": f"expected a time {range_text(now)}"}],
+            f"{name} {text[:80]!r} is out of range: times are {range_text(now)}",
+            errors=[{"loc": ["query", name], "msg": f"expected a time {range_text(now)}"}],
         )
     return moment
 

@@ -52,14 +52,18 @@ _CURRENT_COLUMNS = ("revision", "kind", "occurred_at", "received_at", "area", "r
 # The fold (CONTRACT sections 2 and 6) and the classification, as common table
 # expressions ending in ``classified``: one row per current, non-retracted report of a
 # counted kind. Every value is a bound parameter (see :func:`parameters`).
-_FOLD = f"""
+FOLD = f"""
 received AS (
     SELECT report_id, revision, kind, org, received_at, occurred_at, area, retracted,
            report_json, kafka_partition, kafka_offset,
            argMin(org, {_LOG_ORDER}) OVER (PARTITION BY report_id) AS owner
     FROM raw_reports FINAL
-    WHERE isNull({{as_of:Nullable(DateTime64(3, 'UTC'))}})
-       OR received_at <= {{as_of:Nullable(DateTime64(3, 'UTC'))}}
+    WHERE (isNull({{as_of:Nullable(DateTime64(3, 'UTC'))}})
+           OR received_at <= {{as_of:Nullable(DateTime64(3, 'UTC'))}})
+      AND (NOT {{use_cut:Bool}}
+           OR kafka_offset < arrayElement({{cut_offsets:Array(UInt64)}},
+                                          indexOf({{cut_partitions:Array(UInt32)}},
+                                                  kafka_partition)))
 ),
 current AS (
     SELECT report_id, any(owner) AS owned_by,
@@ -84,7 +88,7 @@ verdicts AS (
 designations AS (
     SELECT area,
            groupArray(tuple(occurred_at, parseDateTime64BestEffortOrNull(
-               JSONExtractString(report_json, 'effective_to'), 3, 'UTC'))) AS periods
+               JSONExtractString(report_json, 'effective_to'), 3, 'UTC'), report_id)) AS periods
     FROM live
     WHERE kind = {{designation_kind:String}}
     GROUP BY area
@@ -107,12 +111,16 @@ classified AS (
            f.occurred_at AS occurred_at, f.received_at AS received_at, f.week AS week,
            f.area AS area, f.party AS party, f.target AS target, f.status AS status,
            f.killed AS killed, f.injured AS injured, f.beneficiaries AS beneficiaries,
-           toBool(f.kind = {{violation_kind:String}} AND (
-               has({{designated:Array(String)}}, f.party)
-               OR has({{designated:Array(String)}}, f.target)
-               OR arrayExists(p -> p.1 <= f.occurred_at
-                                   AND (isNull(p.2) OR f.occurred_at < p.2), d.periods)
-           )) AS exempt,
+           multiIf(f.kind != {{violation_kind:String}}, '',
+                   has({{designated:Array(String)}}, f.party), 'designated_perpetrator',
+                   has({{designated:Array(String)}}, f.target), 'designated_target',
+                   notEmpty(arrayFilter(p -> p.1 <= f.occurred_at
+                                        AND (isNull(p.2) OR f.occurred_at < p.2), d.periods)),
+                   concat('designation:', arrayMin(arrayMap(p -> p.3, arrayFilter(
+                       p -> p.1 <= f.occurred_at AND (isNull(p.2) OR f.occurred_at < p.2),
+                       d.periods)))),
+                   '') AS exempt_reason,
+           toBool(exempt_reason != '') AS exempt,
            if(f.kind = {{violation_kind:String}},
               if(v.verdict = '', {{unverified:String}}, v.verdict), '') AS verification
     FROM facts AS f
@@ -122,15 +130,15 @@ classified AS (
 """  # noqa: S608 (constants of ours; every value is a bound parameter)
 
 CLASSIFIED = f"""
-WITH {_FOLD}
+WITH {FOLD}
 SELECT report_id, kind, revision, org, occurred_at, received_at, week, area, party, target,
-       status, killed, injured, beneficiaries, exempt, verification
+       status, killed, injured, beneficiaries, exempt, exempt_reason, verification
 FROM classified
 ORDER BY occurred_at, report_id
 """  # noqa: S608 (constants of ours; every value is a bound parameter)
 
 CELLS = f"""
-WITH {_FOLD}
+WITH {FOLD}
 SELECT {", ".join(CELL_KEYS)},
        {COMPLIANCE.sql()},
        {ACCESS.sql()}
@@ -142,7 +150,7 @@ GROUP BY {", ".join(CELL_KEYS)}
 _COMPARED = ("kind", "week", "area", "party", "status", "exempt", "verification", "killed",
              "injured", "beneficiaries")  # fmt: skip
 MISCLASSIFIED = f"""
-WITH {_FOLD},
+WITH {FOLD},
 streamed AS (
     SELECT report_id, {", ".join(c for c in _COMPARED if c != "verification")},
            if(kind = {{violation_kind:String}}, canonical.verification, '') AS verification
@@ -166,11 +174,23 @@ LIMIT {{limit:UInt32}}
 """  # noqa: S608
 
 
-def parameters(as_of: datetime | None, week: str | None) -> dict[str, Any]:
+Offsets = Mapping[int, int]
+"""A position in the reports topic: partition -> end offset (exclusive). A partition it
+does not name contributes nothing."""
+
+
+def parameters(
+    as_of: datetime | None, week: str | None, offsets: Offsets | None = None
+) -> dict[str, Any]:
     """The bound values every recomputation query reads; designated parties come from the
-    reference data, never from SQL text."""
+    reference data, never from SQL text. ``offsets`` restricts the recount to the records
+    below a log position (an edition's), ``as_of`` to those received by then."""
+    cut = sorted((offsets or {}).items())
     return {
         "as_of": as_of,
+        "use_cut": offsets is not None,
+        "cut_partitions": [int(p) for p, _ in cut],
+        "cut_offsets": [int(o) for _, o in cut],
         "week": check_week(week) if week is not None else "",
         "counted": sorted(COUNTED_KINDS),
         "designated": sorted(code for code, party in parties().items() if party.designated),
@@ -182,14 +202,17 @@ def parameters(as_of: datetime | None, week: str | None) -> dict[str, Any]:
 
 
 def classified_reports(
-    db: Database, as_of: datetime | None = None, week: str | None = None
+    db: Database,
+    as_of: datetime | None = None,
+    week: str | None = None,
+    offsets: Offsets | None = None,
 ) -> list[dict[str, Any]]:
     """Every current, non-retracted report of a counted kind as the raw log classifies it
     (week, area, party, exempt, verification, counts), in event-time order."""
-    return db.rows(CLASSIFIED, **parameters(as_of, week))
+    return db.rows(CLASSIFIED, **parameters(as_of, week, offsets))
 
 
-def _rows(figures: FigureSet, cells: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def rows_of(figures: FigureSet, cells: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """A figure set's rows, summed from the cells over the keys it does not have, and only
     the rows with a current report (:meth:`FigureSet.present`)."""
     keys = ("week", *figures.keys)
@@ -205,13 +228,27 @@ def _rows(figures: FigureSet, cells: Iterable[Mapping[str, Any]]) -> list[dict[s
     ]
 
 
+def cells(
+    db: Database,
+    as_of: datetime | None = None,
+    week: str | None = None,
+    offsets: Offsets | None = None,
+) -> list[dict[str, Any]]:
+    """Every figure per (week, area, party) cell, counted from the raw log."""
+    return db.rows(CELLS, **parameters(as_of, week, offsets))
+
+
 def recompute(
-    db: Database, as_of: datetime | None = None, week: str | None = None
+    db: Database,
+    as_of: datetime | None = None,
+    week: str | None = None,
+    offsets: Offsets | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """``{"compliance": rows, "access": rows}`` counted from the raw log alone: every week,
-    or one; with ``as_of``, from the records received up to then."""
-    cells = db.rows(CELLS, **parameters(as_of, week))
-    return {figures.name: _rows(figures, cells) for figures in FIGURE_SETS}
+    or one; with ``as_of``, from the records received up to then; with ``offsets``, from
+    the records below that log position."""
+    found = cells(db, as_of, week, offsets)
+    return {figures.name: rows_of(figures, found) for figures in FIGURE_SETS}
 
 
 def snapshot_sql(figures: FigureSet) -> str:

@@ -8,16 +8,18 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from core.errors import NotFound
+from core.errors import InvalidInput, NotFound
 from core.keys import ApiKey, Role
 from core.openapi import AUTHENTICATED, problems
+from schemas.editions import EditionRequest, EditionSummary
 from schemas.weekly_report import WeeklyReport
 from services.reference_api import reference_router
-from services.store import queries, recompute
+from services.store import editions, queries, recompute
 from services.store.params import (
     check_area,
     check_party,
     check_since,
+    check_time,
     check_week,
     report_filters,
 )
@@ -105,17 +107,60 @@ def weekly_report(
     request: Request,
     week: str,
     format_: Annotated[str | None, Query(alias="format")] = None,
+    edition: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
+    as_of: str | None = None,
 ) -> Response:
     checked = check_week(week, where="path")
     fmt = formats.choose(format_, request.headers.get("accept"))
+    if edition is not None and as_of is not None:
+        raise InvalidInput(
+            "edition and as_of exclude each other: an edition is already what was known then",
+            errors=[{"loc": ["query", "as_of"], "msg": "drop as_of or edition"}],
+        )
     headers = {"Vary": "Accept"}
     if fmt.disposition:
         headers["Content-Disposition"] = f'{fmt.disposition}; filename="{fmt.filename(checked)}"'
-    body = render(assemble_weekly_report(st.db, checked), fmt)
+    if edition is not None:  # the frozen bytes, as published
+        body = editions.edition(st.db, checked, edition).renderings[fmt.name]
+        headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    elif as_of is not None:
+        moment = check_time("as_of", as_of)
+        body = render(assemble_weekly_report(st.db, checked, as_of=moment), fmt)
+    else:
+        body = render(editions.current_report(st.db, checked), fmt)
     if fmt.name == "html":
         headers["Content-Security-Policy"] = html_policy(body)
         headers["X-Content-Type-Options"] = "nosniff"
     return Response(body, media_type=fmt.media_type, headers=headers)
+
+
+def _publisher(request: Request) -> ApiKey:
+    return state(request).auth_publisher(request)
+
+
+@router.post(
+    "/v1/editions",
+    summary="Freeze the week's weekly report as its next edition (task force)",
+    status_code=201,
+    response_model=EditionSummary,
+    responses=problems(*AUTHENTICATED, 403, 422, 503),
+)
+def publish_edition(
+    st: State, _key: Annotated[ApiKey, Depends(_publisher)], body: EditionRequest
+) -> dict[str, Any]:
+    summary = st.editions.publish(check_week(body.week, where="body"))
+    return summary.model_dump(mode="json")
+
+
+@router.get(
+    "/v1/editions",
+    summary="The published editions of a week, oldest first",
+    response_model=list[EditionSummary],
+    responses=READER,
+)
+def list_editions(st: State, _key: Reader, week: str) -> list[dict[str, Any]]:
+    found = editions.editions(st.db, check_week(week))
+    return [e.summary().model_dump(mode="json") for e in found]
 
 
 @router.get(

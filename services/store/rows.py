@@ -15,6 +15,7 @@ from schemas import (
     DeadLetter,
     decode_envelope,
 )
+from schemas.editions import EditionRecord
 from schemas.figures import FIGURE_SETS, FigureSet
 from schemas.outputs import WEEKLY_RECORDS
 from services.store.derived import snapshot_table
@@ -39,7 +40,9 @@ TABLES = {
     "dead_letters": DEAD_LETTER_COLUMNS,
     "alerts": list(Alert.model_fields),
     "alert_deliveries": list(AlertDelivery.model_fields),
-}
+    "editions": ["week", "edition", "published_at", "sha256", "record", "kafka_partition",
+                 "kafka_offset", "first_in_log"],
+}  # fmt: skip
 
 
 def raw_row(value: bytes, partition: int, offset: int) -> list[Row]:
@@ -107,3 +110,15 @@ def alert_row(value: bytes, _partition: int, _offset: int) -> list[Row]:
 def delivery_row(value: bytes, _partition: int, _offset: int) -> list[Row]:
     record = AlertDelivery.model_validate_json(value)
     return [Row("alert_deliveries", [getattr(record, c) for c in TABLES["alert_deliveries"]])]
+
+
+FIRST_IN_LOG = (1 << 64) - 1
+"""An edition row's version is this minus its offset: the earliest record wins."""
+
+
+def edition_row(value: bytes, partition: int, offset: int) -> list[Row]:
+    """An edition record, kept byte for byte (validated, never re-encoded)."""
+    record = EditionRecord.model_validate_json(value)
+    values = [record.week, record.edition, record.published_at, record.sha256, value.decode(),
+              partition, offset, FIRST_IN_LOG - offset]  # fmt: skip
+    return [Row("editions", values)]

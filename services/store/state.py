@@ -15,12 +15,14 @@ from core.limits import RateLimiter
 from core.settings import Settings
 from schemas import group_names, topic_names
 from services.store.database import Database
+from services.store.editions import Publisher, edition_producer, stored_position
 from services.store.freshness import PipelineCollector
 from services.store.rows import (
     alert_row,
     canonical_row,
     dead_letter_row,
     delivery_row,
+    edition_row,
     metric_row,
     raw_row,
 )
@@ -45,6 +47,7 @@ class StoreState:
                 names.deadletter: dead_letter_row,
                 names.alerts: alert_row,
                 names.deliveries: delivery_row,
+                names.editions: edition_row,
             },
             insert=Failpoints(settings.failpoints_dir).guard(STORE_INSERT, self.db.insert),
             metrics=self.metrics,
@@ -55,18 +58,29 @@ class StoreState:
             lambda: self.keys, Role.MONITOR, Role.TASKFORCE, limiter=self.limiter
         )
         self._anyone = require_roles(lambda: self.keys, *Role, limiter=self.limiter)
+        self._publishers = require_roles(lambda: self.keys, Role.TASKFORCE, limiter=self.limiter)
+        self.editions = Publisher(
+            self.db,
+            names.editions,
+            edition_producer(kafka_access(settings)),
+            lambda: stored_position(self.db),
+        )
 
     def start(self) -> None:
         self.db.migrate()
         self.sink.start()
 
     def stop(self) -> None:
+        self.editions.close()
         self.sink.stop()
         self.sink.join(timeout=15)
         self.db.close()
 
     def auth_reader(self, request: Request) -> ApiKey:
         return self._readers(request)
+
+    def auth_publisher(self, request: Request) -> ApiKey:
+        return self._publishers(request)
 
     def auth_any(self, request: Request) -> ApiKey:
         return self._anyone(request)

@@ -159,6 +159,7 @@ def test_late_and_revised_reports_since_the_previous_edition(report: dict[str, A
     assert report["data_quality"] == {
         "since": "2016-02-29T00:00:00Z",
         "until": "2016-03-07T00:00:00Z",
+        "edition": None,
         "late_reports": seed.LATE_REPORTS,
         "revised_reports": seed.REVISED_REPORTS,
     }

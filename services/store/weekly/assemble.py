@@ -1,4 +1,6 @@
-"""Builds the weekly report from ClickHouse: one query per section, shaped into the model.
+"""Builds the weekly report from a source of numbers (the stream's projections, or the
+raw-log recount at a cut: see :mod:`services.store.weekly.sources`), one question per
+section, shaped into the model.
 
 Blocking (chDB runs in-process): call it from a worker thread, as FastAPI does for the
 synchronous route that uses it."""
@@ -6,6 +8,7 @@ synchronous route that uses it."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -26,8 +29,10 @@ from schemas.weekly_report import (
     WeeklyReport,
 )
 from schemas.weeks import previous_week, week_bounds
+from services.store import recompute as rc
 from services.store.database import Database
 from services.store.weekly import sql
+from services.store.weekly.sources import Source, source_for
 
 EXEMPT_LIMIT = 1000
 """The exempt list is bounded; ``violations.exempt`` always has the full count."""
@@ -53,8 +58,8 @@ def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _violations(db: Database, week: str, previous: str) -> Violations:
-    rows = db.rows(sql.VIOLATIONS, week=week, previous=previous)
+def _violations(source: Source, week: str, previous: str) -> Violations:
+    rows = source.violations(week, previous)
     now = {r["party"]: r for r in rows if r["week"] == week}
     before = {r["party"]: int(r["violations"]) for r in rows if r["week"] == previous}
     names = parties()
@@ -92,19 +97,16 @@ def _violations(db: Database, week: str, previous: str) -> Violations:
     return Violations(parties=items, total=total, exempt=exempt)
 
 
-def _exempt(db: Database, week: str) -> list[ExemptIncident]:
-    rows = db.rows(sql.EXEMPT, week=week, limit=EXEMPT_LIMIT)
+def _exempt(source: Source, week: str) -> list[ExemptIncident]:
+    rows = source.exempt(week, EXEMPT_LIMIT)
     return [ExemptIncident(**{**r, "occurred_at": _utc(r["occurred_at"])}) for r in rows]
 
 
-def _besieged(db: Database, week: str, end: datetime, sunday: date) -> list[BesiegedArea]:
+def _besieged(source: Source, week: str, end: datetime, sunday: date) -> list[BesiegedArea]:
     besieged = [a for a in area_list() if a.besieged]
     codes = [a.code for a in besieged]
-    counts = {r["area"]: r for r in db.rows(sql.DELIVERIES, week=week, areas=codes)}
-    last = {
-        r["area"]: _utc(r["last_completed"]).date()
-        for r in db.rows(sql.LAST_COMPLETED, areas=codes, end=end)
-    }
+    counts = {r["area"]: r for r in source.deliveries(week, codes)}
+    last = {r["area"]: _utc(r["last_completed"]).date() for r in source.last_completed(codes, end)}
     result = []
     figures = shown(ACCESS, BesiegedArea)
     for area in besieged:
@@ -138,8 +140,8 @@ def _requests(row: Mapping[str, Any], scope: str) -> RequestCounts:
     return RequestCounts(submitted=total, pending=pending, **named)
 
 
-def _access(db: Database, week: str) -> Access:
-    (row,) = db.rows(sql.REQUESTS, week=week)
+def _access(source: Source, week: str) -> Access:
+    row = source.requests(week)
     counts = {scope: _requests(row, scope) for scope in ("week", "cumulative")}
     cumulative = counts["cumulative"]
     return Access(
@@ -149,26 +151,77 @@ def _access(db: Database, week: str) -> Access:
     )
 
 
-def _alerts(db: Database, start: datetime, end: datetime) -> list[WeekAlert]:
-    rows = db.rows(sql.ALERTS, start=start, end=end, limit=ALERT_LIMIT)
+def _alerts(source: Source, start: datetime, end: datetime) -> list[WeekAlert]:
+    rows = source.alerts(start, end, ALERT_LIMIT)
     return [
         WeekAlert(**{**r, "starts_at": _utc(r["starts_at"]), "updated_at": _utc(r["updated_at"])})
         for r in rows
     ]
 
 
-def _data_quality(db: Database, start: datetime, end: datetime) -> DataQuality:
-    (row,) = db.rows(sql.ARRIVALS, start=start, end=end)
+@dataclass(frozen=True)
+class Against:
+    """The latest edition a report's data quality counts against."""
+
+    edition: int
+    published_at: datetime
+    offsets: Mapping[int, int]
+
+
+def _data_quality(
+    db: Database,
+    start: datetime,
+    end: datetime,
+    as_of: datetime | None,
+    against: Against | None,
+    cut: Mapping[int, int] | None,
+    now: datetime,
+) -> DataQuality:
+    """Against an edition: the week's reports that arrived after its log position (within
+    this report's own cut). Without one: arrivals during the week (up to ``as_of``)."""
+    if against is not None:
+        bound = rc.parameters(as_of, None, cut)
+        edition = sorted(against.offsets.items())
+        (row,) = db.rows(
+            sql.ARRIVALS_SINCE_EDITION,
+            **{k: bound[k] for k in ("as_of", "use_cut", "cut_partitions", "cut_offsets")},
+            edition_partitions=[int(p) for p, _ in edition],
+            edition_offsets=[int(o) for _, o in edition],
+            start=start,
+            end=end,
+        )
+        return DataQuality(
+            since=against.published_at,
+            until=as_of or now,
+            edition=against.edition,
+            late_reports=int(row["late_reports"]),
+            revised_reports=int(row["revised_reports"]),
+        )
+    until = min(end, as_of) if as_of is not None else end
+    (row,) = db.rows(sql.ARRIVALS, start=start, end=until)
     return DataQuality(
         since=start,
-        until=end,
+        until=until,
         late_reports=int(row["late_reports"]),
         revised_reports=int(row["revised_reports"]),
     )
 
 
-def weekly_report(db: Database, week: str, now: datetime | None = None) -> WeeklyReport:
-    """The report of a valid ISO week (check it first with ``params.check_week``)."""
+def weekly_report(
+    db: Database,
+    week: str,
+    now: datetime | None = None,
+    *,
+    as_of: datetime | None = None,
+    cut: Mapping[int, int] | None = None,
+    against: Against | None = None,
+) -> WeeklyReport:
+    """The report of a valid ISO week (check it first with ``params.check_week``): from
+    the stream's projections, or recounted from the raw log at ``as_of`` (stamped on the
+    report) or at the log position ``cut`` (an edition's). The data quality counts
+    against the edition ``against`` when the week has one."""
+    moment = now or datetime.now(UTC)
+    source = source_for(db, as_of, cut)
     start, end = week_bounds(week)
     sunday = (end - timedelta(days=1)).date()
     previous = previous_week(week)
@@ -176,11 +229,12 @@ def weekly_report(db: Database, week: str, now: datetime | None = None) -> Weekl
         week=week,
         previous_week=previous,
         period=Period(start=start.date(), end=sunday),
-        generated_at=now or datetime.now(UTC),
-        violations=_violations(db, week, previous),
-        exempt=_exempt(db, week),
-        besieged=_besieged(db, week, end, sunday),
-        access=_access(db, week),
-        alerts=_alerts(db, start, end),
-        data_quality=_data_quality(db, start, end),
+        generated_at=moment,
+        violations=_violations(source, week, previous),
+        exempt=_exempt(source, week),
+        besieged=_besieged(source, week, end, sunday),
+        access=_access(source, week),
+        alerts=_alerts(source, start, end),
+        data_quality=_data_quality(db, start, end, as_of, against, cut, moment),
+        as_of=as_of,
     )

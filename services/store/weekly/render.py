@@ -63,6 +63,12 @@ _LISTED: tuple[tuple[str, str], ...] = (
     ("description", "#description"),
     ("late_reports", "#meta+reports+late+num"),
     ("revised_reports", "#meta+reports+revised+num"),
+    ("edition", "#meta+edition+num"),
+    ("against_edition", "#meta+edition+against+num"),
+    ("figure", "#indicator+name"),
+    ("was", "#indicator+was+num"),
+    ("now", "#indicator+now+num"),
+    ("because", "#meta+because"),
 )
 
 
@@ -114,7 +120,15 @@ def _rows(report: WeeklyReport) -> Iterator[dict[str, Any]]:
         "section": "data_quality",
         "late_reports": quality.late_reports,
         "revised_reports": quality.revised_reports,
+        "against_edition": quality.edition,
     }
+    for x in report.restatements:  # "because": report_id:reason, space-separated
+        yield {
+            "section": "restatement", "against_edition": report.restated_against,
+            "figure": x.figure,
+            "area": x.area, "party": x.party, "was": x.was, "now": x.now,
+            "because": " ".join(f"{c.report_id}:{c.reason}" for c in x.because),
+        }  # fmt: skip
 
 
 def _cell(value: Any) -> str:
@@ -140,6 +154,7 @@ def to_csv(report: WeeklyReport, hxl: bool = False) -> str:
     if hxl:
         writer.writerow([tag for _, tag in COLUMNS])
     common = {
+        "edition": report.edition.edition if report.edition else None,
         "week": report.week,
         "period_start": report.period.start,
         "period_end": report.period.end,
@@ -177,6 +192,12 @@ def _when(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _position(offsets: dict[str, int]) -> str:
+    """A log position as people read it: offset per partition of the reports topic."""
+    parts = ", ".join(f"partition {p} offset {o:,}" for p, o in offsets.items())
+    return parts or "its beginning (no report yet)"
+
+
 @cache
 def _environment() -> Environment:
     env = Environment(
@@ -187,7 +208,9 @@ def _environment() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(pct=_pct, num=_num, signed=_signed, md=_md_cell, when=_when)
+    env.filters.update(
+        pct=_pct, num=_num, signed=_signed, md=_md_cell, when=_when, position=_position
+    )
     return env
 
 

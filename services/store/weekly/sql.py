@@ -16,7 +16,7 @@ from schemas.figures import ACCESS, COMPLIANCE, Figure, FigureSet
 from services.store.derived import snapshot_table
 
 
-def _figure(figures: FigureSet, name: str) -> Figure:
+def figure(figures: FigureSet, name: str) -> Figure:
     (figure,) = (f for f in figures.figures if f.name == name)
     return figure
 
@@ -49,7 +49,7 @@ EXEMPT = f"""
 SELECT report_id, area, party, target, exempt_reason AS reason, occurred_at, killed, injured,
        verification
 FROM canonical_reports FINAL
-WHERE {_figure(COMPLIANCE, "violations_exempt").condition_sql()} AND counts
+WHERE {figure(COMPLIANCE, "violations_exempt").condition_sql()} AND counts
   AND week = {{week:String}}
 ORDER BY occurred_at, report_id
 LIMIT {{limit:UInt32}}
@@ -64,7 +64,7 @@ WHERE week = {{week:String}} AND area IN {{areas:Array(String)}}
 LAST_COMPLETED = f"""
 SELECT area, max(occurred_at) AS last_completed
 FROM canonical_reports FINAL
-WHERE {_figure(ACCESS, "deliveries_completed").condition_sql()} AND counts
+WHERE {figure(ACCESS, "deliveries_completed").condition_sql()} AND counts
   AND area IN {{areas:Array(String)}} AND occurred_at < {{end:DateTime64(3, 'UTC')}}
 GROUP BY area
 """  # noqa: S608
@@ -94,3 +94,30 @@ SELECT uniqExactIf(report_id, revision = 1 AND occurred_at < {start:DateTime64(3
 FROM raw_reports
 WHERE received_at >= {start:DateTime64(3, 'UTC')} AND received_at < {end:DateTime64(3, 'UTC')}
 """
+
+_KNOWN_TO = """(kafka_offset < arrayElement({{{name}_offsets:Array(UInt64)}},
+                                    indexOf({{{name}_partitions:Array(UInt32)}},
+                                            kafka_partition)))"""
+KNOWN_TO_EDITION = _KNOWN_TO.format(name="edition")
+"""A raw record is below the edition's log position (partition -> end offset)."""
+
+# Against an edition: the week's reports (any revision in the week) that arrived since its
+# log position, within the current view's cut (none, an as_of or a newer edition's).
+ARRIVALS_SINCE_EDITION = f"""
+SELECT countIf(NOT known) AS late_reports,
+       countIf(known AND revision_after > revision_then) AS revised_reports
+FROM (
+    SELECT report_id,
+           max({KNOWN_TO_EDITION}) AS known,
+           maxIf(revision, {KNOWN_TO_EDITION}) AS revision_then,
+           maxIf(revision, NOT {KNOWN_TO_EDITION}) AS revision_after,
+           max(occurred_at >= {{start:DateTime64(3, 'UTC')}}
+               AND occurred_at < {{end:DateTime64(3, 'UTC')}}) AS in_week
+    FROM raw_reports FINAL
+    WHERE (isNull({{as_of:Nullable(DateTime64(3, 'UTC'))}})
+           OR received_at <= {{as_of:Nullable(DateTime64(3, 'UTC'))}})
+      AND (NOT {{use_cut:Bool}} OR {_KNOWN_TO.format(name="cut")})
+    GROUP BY report_id
+)
+WHERE in_week
+"""  # noqa: S608 (constants of ours; every value is a bound parameter)
