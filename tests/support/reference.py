@@ -40,10 +40,9 @@ def current_reports(log: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return best
 
 
-def weekly_metrics(
-    log: list[dict[str, Any]], designated_parties: set[str]
-) -> tuple[dict[tuple[str, str, str], dict[str, int]], dict[tuple[str, str], dict[str, int]]]:
-    """(week, area, party) → compliance counts and (week, area) → access counts."""
+def classify(log: list[dict[str, Any]], designated_parties: set[str]) -> dict[str, dict[str, Any]]:
+    """report_id -> its current, non-retracted report with ``exempt`` (bool) and
+    ``verification`` decided, for every report (of any kind) the log holds."""
     current = current_reports(log)
     live = {rid: r for rid, r in current.items() if not r.get("retracted", False)}
 
@@ -76,9 +75,22 @@ def weekly_metrics(
                 return True
         return False
 
+    return {
+        rid: {**r, "exempt": r["kind"] == "violation" and exempt(r),
+              "verification": verification(rid) if r["kind"] == "violation" else ""}
+        for rid, r in live.items()
+    }  # fmt: skip
+
+
+def weekly_metrics(
+    log: list[dict[str, Any]], designated_parties: set[str]
+) -> tuple[dict[tuple[str, str, str], dict[str, int]], dict[tuple[str, str], dict[str, int]]]:
+    """(week, area, party) → compliance counts and (week, area) → access counts."""
+    live = classify(log, designated_parties)
+
     compliance: dict[tuple[str, str, str], dict[str, int]] = {}
     access: dict[tuple[str, str], dict[str, int]] = {}
-    for rid, report in live.items():
+    for report in live.values():
         week = _week(report["occurred_at"])
         if report["kind"] == "violation":
             key = (week, report["area"], report["perpetrator"])
@@ -92,13 +104,13 @@ def weekly_metrics(
                     "injured": 0,
                 },
             )
-            if exempt(report):
+            if report["exempt"]:
                 row["violations_exempt"] += 1
             else:
                 row["violations"] += 1
                 row["killed"] += report.get("killed", 0)
                 row["injured"] += report.get("injured", 0)
-                if verification(rid) == "verified":
+                if report["verification"] == "verified":
                     row["violations_verified"] += 1
         elif report["kind"] in ("delivery", "access_request"):
             row = access.setdefault(
