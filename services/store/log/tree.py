@@ -41,6 +41,12 @@ class MerkleTree:
             levels[level + 1] += parent
             count, level = count // 2, level + 1
 
+    def truncate(self, size: int) -> None:
+        """Forget leaves from ``size`` on (a tentative extension that did not verify)."""
+        with self._lock:
+            for level, nodes in enumerate(self._levels):
+                del nodes[(size >> level) * HASH_SIZE :]
+
     def leaf(self, index: int) -> bytes:
         return bytes(self._levels[0][index * HASH_SIZE : (index + 1) * HASH_SIZE])
 
