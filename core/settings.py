@@ -137,6 +137,23 @@ class Settings(BaseSettings):
         description="HMAC secret for key hashes; empty means one generated under TRUCE_HOME.",
     )
 
+    log_head_interval_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often the store signs and publishes a tree head of the tamper-evident "
+        "log (only when new reports were stored since the last one).",
+    )
+    log_signing_key: Path | None = Field(
+        default=None,
+        description="Ed25519 private key (PEM, PKCS8, unencrypted) that signs tree heads; "
+        "empty means $TRUCE_HOME/log/signing-key.pem, created 0600 on first use.",
+    )
+    log_publisher: bool = Field(
+        default=True,
+        description="Whether this store process signs and publishes tree heads. Exactly one "
+        "should (the one holding the key); others only serve the heads they read.",
+    )
+
     log_level: str = Field(default="INFO", description="Log level of every process.")
     rules_file: Path | None = Field(
         default=None, description="Spike-rule thresholds (YAML); empty means streams/rules.yaml."
@@ -262,6 +279,10 @@ class Settings(BaseSettings):
     @property
     def keys_path(self) -> Path:
         return self.keys_file or self.home / "keys.json"
+
+    @property
+    def log_signing_key_path(self) -> Path:
+        return self.log_signing_key or self.home / "log" / "signing-key.pem"
 
     @property
     def logs_dir(self) -> Path:

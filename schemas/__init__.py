@@ -56,6 +56,7 @@ from schemas.topics import (
     TopicNames,
     group_inputs,
     group_names,
+    log_heads_topic,
     silences_topic,
     topic_names,
 )
@@ -117,6 +118,7 @@ __all__ = [
     "format_utc",
     "group_inputs",
     "group_names",
+    "log_heads_topic",
     "make_envelope",
     "parse_report",
     "parse_rfc3339",

@@ -29,6 +29,9 @@ EDITIONS = "truce.editions"
 reports topic (never rebuilt, infinite retention)."""
 SILENCES = "truce.alert-silences"
 """Alert silences, compacted by silence id (the alerter's own state; see silences_topic)."""
+LOG_HEADS = "truce.log-heads"
+"""Signed tree heads of the tamper-evident log, one partition, never compacted nor dropped:
+with the reports topic they are the system of record of the Merkle tree (see log_heads_topic)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,3 +118,10 @@ def silences_topic(prefix: str = "") -> str:
     """The alerter's silences topic under ``prefix``. Kept out of :class:`TopicNames`: only
     the alerter (which creates it, compacted) and the CLI use it, and nothing sinks it."""
     return prefix + SILENCES
+
+
+def log_heads_topic(prefix: str = "") -> str:
+    """The signed tree heads topic under ``prefix``. Kept out of :class:`TopicNames`: it has
+    one partition (the heads' one order), only the store writes and reads it, nothing sinks
+    it, and `truce rebuild` never drops it."""
+    return prefix + LOG_HEADS

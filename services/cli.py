@@ -6,6 +6,7 @@ Errors are one line plus a hint on stderr and a non-zero exit code.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -241,6 +242,31 @@ def _print_differences(title: str, differences: list[Difference], labels: tuple[
     out.print(table)
     if len(differences) > 50:
         out.print(f"… and {len(differences) - 50} more")
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+@friendly
+def audit(ctx: typer.Context) -> None:
+    """Verify the log behind a weekly report edition and recount its figures (CONTRACT 8);
+    `truce audit receipt LEAF_HASH` proves a receipt is in the tree. `--help` for options.
+
+    The checks are truce_audit's (stdlib and cryptography only, for third parties); this
+    verb only supplies the local stack's query URL and operator key as defaults."""
+    from truce_audit.cli import main as audit_main
+
+    wants_help = any(arg in ("-h", "--help") for arg in ctx.args)
+    settings = _settings()
+    key = None
+    if not wants_help and "--api-key" not in ctx.args and "TRUCE_API_KEY" not in os.environ:
+        from services.verify import operator_key
+
+        key = operator_key(settings)
+    code = audit_main(ctx.args, default_url=settings.query_url, default_api_key=key)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()

@@ -13,6 +13,7 @@ from core.openapi import install_openapi
 from core.probes import probe_router
 from core.settings import Settings
 from services.store.dashboard import install_dashboard
+from services.store.log.routes import router as log_router
 from services.store.routes import router
 from services.store.state import StoreState
 
@@ -41,6 +42,7 @@ def create_app(settings: Settings, store: StoreState | None = None) -> FastAPI:
     install_problem_handlers(app)
     install_openapi(app)
     app.include_router(router)
+    app.include_router(log_router)
     app.include_router(probe_router(lambda request: request.app.state.store))
     install_dashboard(app)
     return app

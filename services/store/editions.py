@@ -18,13 +18,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from kafka import KafkaProducer
 
 from core.errors import NotFound, Unavailable
 from core.kafka import durable_producer
 from schemas.editions import EditionRecord, EditionSummary
+from schemas.log import SignedHead
 from schemas.weekly_report import EditionStamp, WeeklyReport
 from services.store.database import Database
 from services.store.rows import TABLES, edition_row
@@ -46,17 +47,27 @@ class Pin:
     log_head: dict[str, Any] | None
 
 
-POSITION = """
-SELECT kafka_partition AS partition, max(kafka_offset) + 1 AS end
-FROM raw_reports
-GROUP BY kafka_partition
-"""
+class HeadSource(Protocol):
+    """What editions need of the Merkle log's keeper (services/store/log/keeper.py)."""
+
+    @property
+    def signer(self) -> object | None: ...
+
+    def publish_now(self, timeout_s: float = 30.0) -> SignedHead | None: ...
+
+    def current_head(self) -> SignedHead | None: ...
 
 
-def stored_position(db: Database) -> Pin:
-    """Every reports record the store holds now (partition -> end offset), unsigned: the
-    pin until the Merkle log's keeper signs heads (then ``LogKeeper.publish_now``)."""
-    return Pin({int(r["partition"]): int(r["end"]) for r in db.rows(POSITION)}, None)
+def pinned_head(log: HeadSource) -> Pin:
+    """The head an edition pins: a new one covering every reports record stored now (this
+    store signs heads), or the latest one read (another process signs them). Its offsets
+    are exactly the records the edition is counted from, so `truce audit` recounts them."""
+    head = log.publish_now() if log.signer is not None else log.current_head()
+    if head is None:
+        if log.signer is None:
+            raise Unavailable("no signed tree head has been published yet; retry shortly")
+        return Pin({}, None)  # the log is empty: an edition of nothing, pinned to nothing
+    return Pin({int(p): int(o) for p, o in head.offsets.items()}, head.public())
 
 
 LATEST = """

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from core.merkle import leaf_hash
 from schemas import (
     Alert,
     AlertDelivery,
@@ -32,9 +33,11 @@ RAW_COLUMNS = [
     "retracted", "schema_version", "content_hash", "report_json", "kafka_partition",
     "kafka_offset",
 ]  # fmt: skip
+LOG_ENTRY_COLUMNS = ["kafka_partition", "kafka_offset", "leaf_hash", "entry"]
 DEAD_LETTER_COLUMNS = [*DeadLetter.model_fields, "kafka_partition", "kafka_offset"]
 TABLES = {
     "raw_reports": RAW_COLUMNS,
+    "log_entries": LOG_ENTRY_COLUMNS,
     "canonical_reports": list(CanonicalReport.model_fields),
     **{snapshot_table(f): list(WEEKLY_RECORDS[f.name].model_fields) for f in FIGURE_SETS},
     "dead_letters": DEAD_LETTER_COLUMNS,
@@ -65,6 +68,12 @@ def raw_row(value: bytes, partition: int, offset: int) -> list[Row]:
         offset,
     ]
     return [Row("raw_reports", values)]
+
+
+def log_entry_row(value: bytes, partition: int, offset: int) -> list[Row]:
+    """Every record of the reports topic is a leaf, whatever it holds: it never fails, so
+    the tree covers the topic even where :func:`raw_row` refuses a record."""
+    return [Row("log_entries", [partition, offset, leaf_hash(value), value])]
 
 
 def canonical_row(value: bytes, _partition: int, _offset: int) -> list[Row]:

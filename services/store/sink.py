@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -32,7 +32,7 @@ class Sink(threading.Thread):
         *,
         bootstrap: Cluster,
         group_id: str,
-        converters: Mapping[str, Converter],
+        converters: Mapping[str, Converter | Sequence[Converter]],
         insert: Inserter,
         metrics: StoreMetrics,
         max_rows: int = 5000,
@@ -42,7 +42,10 @@ class Sink(threading.Thread):
         super().__init__(name="clickhouse-sink", daemon=True)
         self.bootstrap = bootstrap
         self.group_id = group_id
-        self.converters = dict(converters)
+        self.converters: dict[str, tuple[Converter, ...]] = {
+            topic: (convert,) if callable(convert) else tuple(convert)
+            for topic, convert in converters.items()
+        }  # several converters of one topic fail independently (a log entry never does)
         self.insert = insert
         self.metrics = metrics
         self.max_rows = max_rows
@@ -89,10 +92,11 @@ class Sink(threading.Thread):
             while not self._stop_event.is_set():
                 polled = consumer.poll(timeout_ms=100, max_records=self.max_rows)
                 for tp, records in polled.items():
-                    convert = self.converters[tp.topic]
+                    converts = self.converters[tp.topic]
                     for record in records:
-                        for row in self._convert(convert, record):
-                            rows.setdefault(row.table, []).append(row.values)
+                        for convert in converts:
+                            for row in self._convert(convert, record):
+                                rows.setdefault(row.table, []).append(row.values)
                         if not pending:
                             oldest = time.monotonic()
                         pending += 1

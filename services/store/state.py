@@ -9,20 +9,24 @@ from prometheus_client import CollectorRegistry
 
 from core.failpoints import STORE_INSERT, Failpoints
 from core.http import require_roles
+from core.kafka import replication
 from core.kafka_access import kafka_access
 from core.keys import ApiKey, KeyStore, Role
 from core.limits import RateLimiter
 from core.settings import Settings
-from schemas import group_names, topic_names
+from schemas import group_names, log_heads_topic, topic_names
 from services.store.database import Database
-from services.store.editions import Publisher, edition_producer, stored_position
+from services.store.editions import Publisher, edition_producer, pinned_head
 from services.store.freshness import PipelineCollector
+from services.store.log.keeper import LogKeeper
+from services.store.log.signer import load_or_create
 from services.store.rows import (
     alert_row,
     canonical_row,
     dead_letter_row,
     delivery_row,
     edition_row,
+    log_entry_row,
     metric_row,
     raw_row,
 )
@@ -41,7 +45,7 @@ class StoreState:
             bootstrap=kafka_access(settings),
             group_id=group_names(settings.topic_prefix).store_sink,
             converters={
-                names.reports: raw_row,
+                names.reports: (raw_row, log_entry_row),
                 names.events: canonical_row,
                 names.metrics: metric_row,
                 names.deadletter: dead_letter_row,
@@ -51,6 +55,16 @@ class StoreState:
             },
             insert=Failpoints(settings.failpoints_dir).guard(STORE_INSERT, self.db.insert),
             metrics=self.metrics,
+        )
+        self.log = LogKeeper(
+            db=self.db,
+            cluster=kafka_access(settings),
+            heads_topic=log_heads_topic(settings.topic_prefix),
+            reports_topic=names.reports,
+            sink_group=group_names(settings.topic_prefix).store_sink,
+            signer=None,
+            interval_s=settings.log_head_interval_s,
+            replication=replication(settings),
         )
         self.metrics.registry.register(PipelineCollector(settings, self.db))
         self.limiter = RateLimiter(settings.query_rate_limit_per_s, settings.query_rate_limit_burst)
@@ -63,17 +77,26 @@ class StoreState:
             self.db,
             names.editions,
             edition_producer(kafka_access(settings)),
-            lambda: stored_position(self.db),
+            lambda: pinned_head(self.log),
         )
 
     def start(self) -> None:
         self.db.migrate()
+        if self.settings.log_publisher:  # the one process holding the key signs heads
+            self.log.signer = load_or_create(
+                self.settings.log_signing_key_path,
+                create=self.settings.log_signing_key is None,
+            )
         self.sink.start()
+        self.log.start()
 
     def stop(self) -> None:
         self.editions.close()
+        self.log.stop()
         self.sink.stop()
+        self.log.join(timeout=15)
         self.sink.join(timeout=15)
+        self.log.close()
         self.db.close()
 
     def auth_reader(self, request: Request) -> ApiKey:
@@ -86,10 +109,14 @@ class StoreState:
         return self._anyone(request)
 
     def readiness(self) -> dict[str, bool]:
-        return {"clickhouse": self.db.answers(), "sink": self.sink.healthy.is_set()}
+        return {
+            "clickhouse": self.db.answers(),
+            "sink": self.sink.healthy.is_set(),
+            "log": self.log.healthy.is_set(),
+        }
 
     def readiness_details(self) -> dict[str, Any]:
-        return {"error": self.sink.last_error}
+        return {"error": self.sink.last_error or self.log.last_error}
 
     def metrics_registry(self) -> CollectorRegistry:
         return self.metrics.registry

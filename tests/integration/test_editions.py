@@ -116,6 +116,9 @@ def test_publishing_answers_201_with_the_pinned_head_and_the_json_digest(
     assert {k: first[k] for k in ("week", "edition")} == {"week": W09, "edition": 1}
     assert set(first) >= {"week", "edition", "published_at", "log_head", "sha256"}
     assert first["sha256"] == hashlib.sha256(first["bytes"]["json"]).hexdigest()
+    head = first["log_head"]
+    assert set(head) == {"tree_size", "root_hash", "timestamp", "signature", "key_id"}
+    assert head["tree_size"] == len(seed.ENVELOPES)  # every record stored when it was pinned
 
 
 def test_an_edition_is_the_report_as_it_was(first: dict[str, Any]) -> None:
