@@ -153,6 +153,13 @@ class Settings(BaseSettings):
         description="Whether this store process signs and publishes tree heads. Exactly one "
         "should (the one holding the key); others only serve the heads they read.",
     )
+    edition_schedule: str = Field(
+        default="",
+        pattern=r"^$|^(?i:mon|tue|wed|thu|fri|sat|sun) ([01]\d|2[0-3]):[0-5]\d$",
+        description="When the store publishes last week's edition of the weekly report by "
+        "itself, as 'DAY HH:MM' in UTC (e.g. 'MON 12:00'); empty: never. Only the store "
+        "process that signs tree heads (log_publisher) runs it.",
+    )
 
     log_level: str = Field(default="INFO", description="Log level of every process.")
     rules_file: Path | None = Field(

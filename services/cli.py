@@ -271,6 +271,36 @@ def audit(ctx: typer.Context) -> None:
 
 @app.command()
 @friendly
+def publish(
+    week: Annotated[str, typer.Option("--week", help="The ISO week to publish (YYYY-Www).")],
+    url: Annotated[
+        str | None, typer.Option("--url", help="Query API; default the local stack's.")
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key",
+            envvar="TRUCE_API_KEY",
+            help="A taskforce or admin key; default the local operator key.",
+        ),
+    ] = None,
+) -> None:
+    """Freeze the week's weekly report as its next edition (CONTRACT 7) and print it."""
+    from services.publish import publish_edition
+    from services.verify import operator_key
+
+    settings = _settings()
+    answer = publish_edition(url or settings.query_url, api_key or operator_key(settings), week)
+    head = answer.get("log_head") or {}
+    out.print(f"published {answer['week']} edition {answer['edition']} at {answer['published_at']}")
+    out.print(f"  sha256 of its JSON: {answer['sha256']}")
+    if head:
+        out.print(f"  pinned tree head: {head['tree_size']:,} entries, root {head['root_hash']}")
+    out.print(f"  GET /v1/weekly-report/{answer['week']}?edition={answer['edition']}")
+
+
+@app.command()
+@friendly
 def demo(
     keep_running: Annotated[
         bool, typer.Option("--keep-running", help="Leave the stack up (for the dashboard).")

@@ -30,6 +30,7 @@ from services.store.rows import (
     metric_row,
     raw_row,
 )
+from services.store.schedule import Schedule, Slot
 from services.store.sink import Sink
 from services.store.telemetry import StoreMetrics
 
@@ -79,6 +80,11 @@ class StoreState:
             edition_producer(kafka_access(settings)),
             lambda: pinned_head(self.log),
         )
+        self.schedule = (  # one process runs it: the one that signs tree heads
+            Schedule(self.editions, Slot.parse(settings.edition_schedule))
+            if settings.edition_schedule and settings.log_publisher
+            else None
+        )
 
     def start(self) -> None:
         self.db.migrate()
@@ -89,8 +95,13 @@ class StoreState:
             )
         self.sink.start()
         self.log.start()
+        if self.schedule is not None:
+            self.schedule.start()
 
     def stop(self) -> None:
+        if self.schedule is not None:
+            self.schedule.stop()
+            self.schedule.join(timeout=15)
         self.editions.close()
         self.log.stop()
         self.sink.stop()

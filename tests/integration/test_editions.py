@@ -23,6 +23,7 @@ from core.clickhouse import dsn_database, with_database
 from schemas import make_envelope, parse_report
 from services.store.app import create_app
 from services.store.database import Database
+from services.store.schedule import Schedule, Slot
 from services.store.state import StoreState
 from tests.conftest import isolated_settings
 from tests.support import store_seed as seed
@@ -298,3 +299,28 @@ def test_editions_survive_dropping_every_clickhouse_table(
     finally:
         database.client.command(f"DROP DATABASE IF EXISTS `{dsn_database(dsn)}`")
         database.close()
+
+
+# -- the schedule ------------------------------------------------------------------------------
+def test_the_schedule_publishes_last_weeks_edition_once(
+    api: Api, running: seed.InProcessStore, first: dict[str, Any]
+) -> None:
+    def schedule(day: str, hour: int, minute: int) -> Schedule:
+        moment = seed.at(day, hour).replace(minute=minute)
+        return Schedule(running.store.editions, Slot.parse("MON 12:00"), clock=lambda: moment)
+
+    assert schedule("03-14", 11, 59).tick() is None  # W09's slot: it has editions since
+    assert api.get("/v1/editions", week=seed.NEXT).json() == []
+    on_time = schedule("03-14", 12, 5)
+    assert on_time.tick() == seed.NEXT
+    assert on_time.tick() is None
+    assert schedule("03-20", 23, 0).tick() is None  # a restart later in the week
+    (only,) = api.get("/v1/editions", week=seed.NEXT).json()
+    assert only["edition"] == 1
+
+
+def test_only_the_head_signing_store_runs_the_schedule(running: seed.InProcessStore) -> None:
+    on = running.settings.model_copy(update={"edition_schedule": "MON 12:00"})
+    assert StoreState(on).schedule is not None
+    assert StoreState(on.model_copy(update={"log_publisher": False})).schedule is None
+    assert StoreState(running.settings).schedule is None  # off by default
