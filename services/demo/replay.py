@@ -3,7 +3,7 @@ organisation and day, retried on 429/503 after the server's ``Retry-After``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -98,11 +98,13 @@ def replay(
     ingest_url: str,
     keys: Mapping[str, str],
     on_sent: Callable[[int], None] = lambda n: None,
+    submissions: Sequence[Submission] | None = None,
 ) -> ReplayTotals:
-    """Send every submission in order; ``on_sent`` gets the reports of each request."""
+    """Send every submission (or those given) in order; ``on_sent`` gets the reports of
+    each request."""
     replayer = Replayer(ingest_url, keys)
     try:
-        for submission in scenario.submissions:
+        for submission in scenario.submissions if submissions is None else submissions:
             replayer.send(submission)
             on_sent(len(submission.reports))
         return replayer.totals

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -21,10 +22,12 @@ from rich.table import Table
 
 from core.errors import TruceError
 from core.settings import Settings
+from schemas.weeks import previous_week, week_monday
 from services.demo.expectation import Headline, expected_metrics, headline
 from services.demo.keys import demo_keys
 from services.demo.replay import ReplayTotals, replay
-from services.demo.scenario import Scenario, build_scenario
+from services.demo.scenario import Scenario, Submission, build_scenario
+from services.publish import publish_edition
 from services.published import Difference, QueryClient, compare, fetch_published
 from services.runtime import control
 
@@ -63,11 +66,17 @@ def _progress(console: Console) -> Progress:
 
 
 def _replay(
-    scenario: Scenario, settings: Settings, keys: dict[str, str], console: Console
+    scenario: Scenario,
+    settings: Settings,
+    keys: dict[str, str],
+    console: Console,
+    submissions: list[Submission],
+    label: str,
 ) -> ReplayTotals:
     started = time.monotonic()
+    total = sum(len(s.reports) for s in submissions)
     with _progress(console) as progress:
-        task = progress.add_task("replaying reports", total=scenario.revisions, rate="")
+        task = progress.add_task(f"replaying reports {label}", total=total, rate="")
 
         def sent(n: int) -> None:
             progress.advance(task, n)
@@ -75,7 +84,64 @@ def _replay(
             rate = done / max(time.monotonic() - started, 1e-6)
             progress.update(task, rate=f"{rate:,.0f} reports/s")
 
-        return replay(scenario, settings.ingest_url, keys, on_sent=sent)
+        return replay(scenario, settings.ingest_url, keys, on_sent=sent, submissions=submissions)
+
+
+def edition_days(report_week: str) -> list[tuple[str, date]]:
+    """(week, day) of the editions the demo publishes: the report week's and the one
+    before, each on the Monday after it, before that Monday's submissions (the late
+    reports and corrections that follow are what the report then restates)."""
+    weeks = [previous_week(report_week), report_week]
+    return [(week, week_monday(week) + timedelta(days=7)) for week in weeks]
+
+
+def phases(scenario: Scenario) -> list[tuple[list[Submission], str | None]]:
+    """The submissions in order, cut before each edition's day: (submissions, the week to
+    publish once they are in, or None for the last phase)."""
+    result: list[tuple[list[Submission], str | None]] = []
+    sent = 0
+    for week, day in edition_days(scenario.timeline.report_week):
+        upto = sent + sum(1 for s in scenario.submissions[sent:] if s.day < day)
+        result.append((scenario.submissions[sent:upto], week))
+        sent = upto
+    result.append((scenario.submissions[sent:], None))
+    return result
+
+
+def _publish(
+    settings: Settings, client: QueryClient, key: str, week: str, console: Console
+) -> None:
+    """The week's first edition, unless an earlier demo published it already."""
+    if client.json("/v1/editions", week=week):
+        console.print(f"{week} has an edition already (an earlier demo); not publishing again")
+        return
+    answer = publish_edition(settings.query_url, key, week)
+    head = answer.get("log_head") or {}
+    console.print(
+        f"published [bold]{week} edition {answer['edition']}[/] (sha256 {answer['sha256'][:16]}…, "
+        f"tree head of {head.get('tree_size', 0):,} entries)"
+    )
+
+
+def _replay_and_publish(
+    scenario: Scenario, settings: Settings, keys: dict[str, str], console: Console, timeout_s: float
+) -> ReplayTotals:
+    """Replay up to each edition's day, wait until the store has it all, publish."""
+    totals = ReplayTotals()
+    taskforce = keys[scenario.timeline.organisations.taskforce]
+    client = QueryClient(settings.query_url, keys["monitor"])
+    try:
+        for submissions, week in phases(scenario):
+            label = f"before the {week} edition" if week else "sent after the editions"
+            done = _replay(scenario, settings, keys, console, submissions, label)
+            for name in ("requests", "accepted", "duplicates", "retries"):
+                setattr(totals, name, getattr(totals, name) + getattr(done, name))
+            if week is not None:
+                _catch_up(settings, console, timeout_s)
+                _publish(settings, client, taskforce, week, console)
+    finally:
+        client.close()
+    return totals
 
 
 def _catch_up(settings: Settings, console: Console, timeout_s: float) -> None:
@@ -185,7 +251,7 @@ def run_demo(
     try:
         partners = [o for o in scenario.organisations() if o != t.organisations.taskforce]
         keys = demo_keys(settings, partners, t.organisations.taskforce)
-        totals = _replay(scenario, settings, keys, console)
+        totals = _replay_and_publish(scenario, settings, keys, console, catch_up_timeout_s)
         console.print(
             f"sent {totals.requests:,} requests: {totals.accepted:,} revisions accepted, "
             f"{totals.duplicates:,} duplicates (resent batches, or a previous demo)"

@@ -14,6 +14,7 @@ import time
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 
 from core.settings import Settings
@@ -21,6 +22,7 @@ from schemas import topic_names
 from services.demo.expectation import Headline, expected_metrics, headline
 from services.demo.scenario import build_scenario
 from services.runtime import control
+from services.verify import operator_key
 from tests.conftest import isolated_settings
 from tests.support.services import read_topic
 
@@ -78,6 +80,32 @@ def assert_alert_histories_consistent(values: list[bytes]) -> None:
     assert last, "the demo raised alerts"
 
 
+def _api(settings: Settings) -> httpx.Client:
+    key = operator_key(settings)  # an admin key under TRUCE_HOME, as the CLI's verbs use
+    return httpx.Client(
+        base_url=settings.query_url, headers={"Authorization": f"Bearer {key}"}, timeout=60
+    )
+
+
+def published_editions(settings: Settings) -> dict[str, list[dict[str, object]]]:
+    with _api(settings) as api:
+        return {
+            week: api.get("/v1/editions", params={"week": week}).json()
+            for week in ("2016-W08", "2016-W09")
+        }
+
+
+def edition_bytes(settings: Settings, week: str = "2016-W09") -> dict[str, bytes]:
+    """Edition 1 of the week in every format, as served."""
+    with _api(settings) as api:
+        found = {}
+        for fmt in ("json", "md", "html", "csv", "hxl"):
+            response = api.get(f"/v1/weekly-report/{week}", params={"edition": 1, "format": fmt})
+            assert response.status_code == 200, response.text
+            found[fmt] = response.content
+        return found
+
+
 @pytest.fixture
 def demo_settings(tmp_path: Path, broker_settings: Settings) -> Settings:
     return isolated_settings(
@@ -117,12 +145,33 @@ def test_demo_then_rebuild(demo_settings: Settings, tmp_path: Path) -> None:
         hxl = (reports / "truce-weekly-2016-W09.hxl.csv").read_text().splitlines()
         assert hxl[1].startswith("#date")
 
+        # W08 and W09 editions were published before the late reports were replayed,
+        # and the printed W09 report restates what those changed
+        assert "published 2016-W08 edition 1" in first.stdout
+        assert "published 2016-W09 edition 1" in first.stdout
+        assert "Restatements since edition 1" in first.stdout
+        assert report["restated_against"] == 1
+        assert report["restatements"], "the demo's late reports change W09's figures"
+        reasons = {c["reason"] for x in report["restatements"] for c in x["because"]}
+        assert "late" in reasons, reasons
+        assert report["data_quality"]["edition"] == 1
+        assert report["data_quality"]["late_reports"] > 0
+        editions = published_editions(demo_settings)
+        assert [e["edition"] for e in editions["2016-W08"]] == [1]
+        assert [e["edition"] for e in editions["2016-W09"]] == [1]
+        frozen = edition_bytes(demo_settings)
+        assert (
+            json.loads(frozen["json"])["edition"]["log_head"] == editions["2016-W09"][0]["log_head"]
+        )
+
         again = truce(
             demo_settings, "demo", "--scale", SCALE, "--keep-running", "--out", str(reports)
         )
         assert again.returncode == 0, again.stdout + again.stderr
         assert f"0 revisions accepted, {scenario.revisions:,} duplicates" in again.stdout
         assert_headline(again.stdout, want)
+        assert "2016-W09 has an edition already" in again.stdout
+        assert published_editions(demo_settings) == editions
 
         control.wait_until_idle(demo_settings, timeout_s=120)  # the alerter told everything
         alerts = topic_names(demo_settings.topic_prefix).alerts
@@ -145,5 +194,8 @@ def test_demo_then_rebuild(demo_settings: Settings, tmp_path: Path) -> None:
 
         verified = truce(demo_settings, "verify")
         assert verified.returncode == 0, verified.stdout + verified.stderr
+        # the editions came back from their topic byte for byte
+        assert published_editions(demo_settings) == editions
+        assert edition_bytes(demo_settings) == frozen
     finally:
         truce(demo_settings, "down")
