@@ -263,3 +263,38 @@ def test_the_page_and_its_assets_need_no_key(store: Store) -> None:
         response = httpx.get(f"{store.settings.query_url}/dashboard/static/{asset}")
         assert response.status_code == 200, asset
     assert "://" not in page.text.replace("http://www.w3.org", "")
+
+
+def test_restated_figures_are_marked(store: Store, session: Session) -> None:
+    """Last in the module: an edition of the week, then late records; the figures that now
+    differ from the edition are marked where the dashboard shows them."""
+    taskforce = {"Authorization": f"Bearer {store.keys['taskforce']}"}
+    answer = httpx.post(store.settings.query_url + "/v1/editions", json={"week": seed.WEEK},
+                        headers=taskforce, timeout=60)  # fmt: skip
+    assert answer.status_code == 201, answer.text
+    seed.publish_records(store.settings.bootstrap_servers, topic_names(store.settings.topic_prefix),
+                         envelopes=seed.LATE)  # fmt: skip
+    seed.wait_stored(store.settings.bootstrap_servers, store.settings.topic_prefix)
+    open_dashboard(store, session.page, store.keys["monitor"])
+    page = session.page
+    marked = page.eval_on_selector_all(
+        "#weekly td.restated",
+        "tds => tds.map(td => [td.closest('tr').dataset.area, td.closest('tr').dataset.party,"
+        " td.dataset.field, td.dataset.restated, td.title])",
+    )
+    found = {(area, party, field): (was, title) for area, party, field, was, title in marked}
+    assert set(found) == {
+        ("madaya", "gos", "violations"), ("madaya", "gos", "killed"),
+        ("daraya", "ru", "violations"), ("daraya", "ru", "violations_verified"),
+        ("daraya", "ru", "killed"), ("daraya", "gos", "violations"),
+        ("daraya", "gos", "violations_exempt"), ("daraya", "gos", "injured"),
+    }  # fmt: skip
+    was, title = found[("madaya", "gos", "violations")]
+    assert was == "1"
+    assert "late-w9 (late)" in title
+    assert "v-gos-2 (reclassified)" in found[("daraya", "gos", "violations")][1]
+    note = page.locator("#restated-note")
+    assert note.is_visible()
+    assert "8 figure(s) of this week differ from edition 1" in note.inner_text()
+    assert page.locator("#weekly td:not(.restated)[data-field]").count() > 0
+    assert not session.errors, session.errors

@@ -20,7 +20,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from core.clickhouse import dsn_database, with_database
-from schemas import make_envelope, parse_report
 from services.store.app import create_app
 from services.store.database import Database
 from services.store.schedule import Schedule, Slot
@@ -33,20 +32,7 @@ pytestmark = pytest.mark.integration
 
 W09 = seed.WEEK
 FORMATS = ("json", "md", "html", "csv", "hxl")
-LATE_AT = seed.at("03-22")
-DESIGNATED_AT = seed.at("03-25")
-
-LATE = [
-    seed.envelope("late-w9", 1, "03-02", "03-22", area="madaya", killed=4, injured=0),
-    seed.envelope("v-ru-1", 2, "03-05", "03-22", area="daraya", perpetrator="ru", killed=1,
-                  injured=0, retracted=True),
-    make_envelope(parse_report({"report_id": "des-daraya", "kind": "designation",
-                                "occurred_at": "2016-02-20T00:00:00Z", "area": "daraya",
-                                "party": "isil"}),
-                  org="taskforce", key_name="tf-1", received_at=DESIGNATED_AT),
-]  # fmt: skip
-"""After edition 1: a late W09 violation in Madaya, v-ru-1 retracted, and a designation
-of Daraya that makes v-gos-2 exempt."""
+LATE_AT, DESIGNATED_AT, LATE = seed.LATE_AT, seed.DESIGNATED_AT, seed.LATE
 
 
 class Api:

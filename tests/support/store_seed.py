@@ -242,6 +242,21 @@ ENVELOPES = [
 ]
 LATE_REPORTS, REVISED_REPORTS = 1, 1
 
+LATE_AT = at("03-22")
+DESIGNATED_AT = at("03-25")
+LATE = [
+    envelope("late-w9", 1, "03-02", "03-22", area="madaya", killed=4, injured=0),
+    envelope("v-ru-1", 2, "03-05", "03-22", area="daraya", perpetrator="ru", killed=1,
+             injured=0, retracted=True),
+    make_envelope(parse_report({"report_id": "des-daraya", "kind": "designation",
+                                "occurred_at": "2016-02-20T00:00:00Z", "area": "daraya",
+                                "party": "isil"}),
+                  org="taskforce", key_name="tf-1", received_at=DESIGNATED_AT),
+]  # fmt: skip
+"""Sent after a first edition of W09 (the editions tests): a late W09 violation in Madaya,
+v-ru-1 retracted, and a designation of Daraya that makes v-gos-2 exempt. The stream's
+records are not resent: only the raw-log recount (as-of, editions, restatements) sees them."""
+
 
 def publish_records(
     bootstrap: str,

@@ -219,6 +219,34 @@ function renderBesieged(report) {
   }
 }
 
+// A figure that differs from the week's latest edition (CONTRACT 7) is marked where the
+// dashboard shows it; the cells are found by their area, party and figure name.
+function markRestatements(report) {
+  const restated = new Map();
+  for (const x of report.restatements || []) restated.set(`${x.figure}|${x.area}|${x.party || ""}`, x);
+  let marked = 0;
+  for (const td of document.querySelectorAll("#weekly tbody td[data-field], #besieged tbody td[data-field]")) {
+    const row = td.closest("tr");
+    const x = restated.get(`${td.dataset.field}|${row.dataset.area}|${row.dataset.party || ""}`);
+    td.classList.toggle("restated", Boolean(x));
+    if (!x) {
+      delete td.dataset.restated;
+      td.removeAttribute("title");
+      continue;
+    }
+    marked += 1;
+    td.dataset.restated = String(x.was);
+    const why = x.because.map((c) => `${c.report_id} (${c.reason})`).join(", ");
+    td.title = `edition ${report.restated_against}: ${fmt(x.was)}, now ${fmt(x.now)}; because ${why}`;
+  }
+  const note = $("#restated-note");
+  const total = (report.restatements || []).length;
+  note.hidden = !report.restated_against;
+  note.textContent = report.restated_against
+    ? `${total} figure(s) of this week differ from edition ${report.restated_against} (${marked} shown here, marked ▲; hover for the reports and why). The weekly report lists them all.`
+    : "";
+}
+
 function renderAlerts(report) {
   const list = $("#alerts");
   list.replaceChildren();
@@ -379,6 +407,7 @@ async function load() {
     renderSummary(rows, report);
     renderWeekly(rows);
     renderBesieged(report);
+    markRestatements(report);
     renderAlerts(report);
     renderMap(weekly.rows);
     await renderTrends();
