@@ -35,6 +35,9 @@ from services.store.log.tree import MerkleTree
 
 log = structlog.get_logger("store.log")
 
+Prepared = tuple[dict[str, int], dict[str, int], list[tuple[int, int]], list[bytes]]
+"""(previous offsets, offsets, positions, leaf hashes) of a head built here."""
+
 LEAVES_SQL = """
 SELECT kafka_partition, kafka_offset, leaf_hash FROM log_entries
 WHERE kafka_partition = {partition:UInt32}
@@ -81,6 +84,7 @@ class LogKeeper(threading.Thread):
         self._publish_lock = threading.Lock()
         self._stop_event = threading.Event()
         self._read_upto = 0  # next offset of the heads topic to read
+        self._prepared: Prepared | None = None  # the leaves of the head we just built
         self._producer: Any = None
         self.healthy = threading.Event()
         self.last_error: str | None = None
@@ -191,7 +195,11 @@ class LogKeeper(threading.Thread):
         if any(head.offsets.get(p, 0) < end for p, end in previous.items()):
             self._skip(head, "does not extend the previous head (lower offsets)")
             return
-        positions, leaves = self._leaves(previous, head.offsets)
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None and prepared[0] == previous and prepared[1] == head.offsets:
+            positions, leaves = prepared[2], prepared[3]  # our own head: fetched already
+        else:
+            positions, leaves = self._leaves(previous, head.offsets)
         size = self.tree.size
         if size + len(leaves) != head.tree_size:
             self._skip(head, f"covers {size + len(leaves)} leaves, says {head.tree_size}")
@@ -251,42 +259,51 @@ class LogKeeper(threading.Thread):
     def _publish(self) -> SignedHead | None:
         """Sign and send a head over everything stored beyond the last head (None when
         nothing is new). The tree grows when it is read back, like anyone else's head."""
-        assert self.signer is not None
         with self._publish_lock:
             stored = self.stored_offsets()
             with self._lock:
                 if self._pending:
                     return None  # not caught up with the heads topic: never fork
-                last = self._heads[-1] if self._heads else None
-                previous = last.offsets if last else {}
-                offsets = {str(p): o for p, o in stored.items()}
-                for p, o in previous.items():
-                    offsets[p] = max(offsets.get(p, 0), o)
-                offsets = {p: o for p, o in offsets.items() if o > 0}
-                if offsets == {p: o for p, o in previous.items() if o > 0}:
-                    return None
-                _, leaves = self._leaves(previous, offsets)
-                if not leaves:
-                    return None
-                size = self.tree.size
-                self.tree.extend(leaves)
-                root = self.tree.root(self.tree.size)
-                self.tree.truncate(size)
-            timestamp = max(int(time.time() * 1000), last.timestamp if last else 0)
-            tree_size = size + len(leaves)
-            head = SignedHead(
-                tree_size=tree_size,
-                root_hash=root.hex(),
-                timestamp=timestamp,
-                signature=self.signer.sign(tree_size, timestamp, root),
-                key_id=self.signer.key_id,
-                offsets=offsets,
-            )
+                head = self.build_head({str(p): o for p, o in stored.items()})
+            if head is None:
+                return None
             if self._producer is None:
                 self._producer = durable_producer(self.cluster)
             self._producer.send(self.heads_topic, orjson.dumps(head.model_dump())).get(30)
-            log.info("tree head published", tree_size=tree_size, root=head.root_hash)
+            log.info("tree head published", tree_size=head.tree_size, root=head.root_hash)
             return head
+
+    def build_head(self, stored: dict[str, int]) -> SignedHead | None:
+        """The signed head extending the last applied one up to the ``stored`` offsets
+        (None when that adds nothing). Call with the lock held; its leaves are kept for
+        when the head is read back."""
+        assert self.signer is not None
+        last = self._heads[-1] if self._heads else None
+        previous = last.offsets if last else {}
+        offsets = dict(stored)
+        for p, o in previous.items():
+            offsets[p] = max(offsets.get(p, 0), o)
+        offsets = {p: o for p, o in offsets.items() if o > 0}
+        if offsets == {p: o for p, o in previous.items() if o > 0}:
+            return None
+        positions, leaves = self._leaves(previous, offsets)
+        if not leaves:
+            return None
+        size = self.tree.size
+        self.tree.extend(leaves)
+        root = self.tree.root(self.tree.size)
+        self.tree.truncate(size)
+        timestamp = max(int(time.time() * 1000), last.timestamp if last else 0)
+        tree_size = size + len(leaves)
+        self._prepared = (previous, offsets, positions, leaves)
+        return SignedHead(
+            tree_size=tree_size,
+            root_hash=root.hex(),
+            timestamp=timestamp,
+            signature=self.signer.sign(tree_size, timestamp, root),
+            key_id=self.signer.key_id,
+            offsets=offsets,
+        )
 
     def publish_now(self, timeout_s: float = 30.0) -> SignedHead | None:
         """A head covering every reports record the sink has stored now, once this store
