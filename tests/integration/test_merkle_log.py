@@ -345,6 +345,7 @@ def test_consistency_between_heads_and_the_same_heads_after_a_rebuild(
         with pytest.raises(AuditFailure, match="consistency proof"):
             check_consistency(api.fetch(), forged, second.public())
         heads = api.store.log.heads()
+        assert [h.tree_size for h in heads] == [0, 20, len(LOG)]  # a new log starts empty
         roots = [api.store.log.tree.root(h.tree_size) for h in heads]
         settings = api.settings
     _reset_clickhouse(settings)

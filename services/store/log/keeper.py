@@ -28,6 +28,7 @@ from kafka import TopicPartition
 from core.errors import Unavailable
 from core.kafka import admin_client, durable_producer, ensure_topics, plain_consumer
 from core.kafka_access import Cluster
+from core.merkle import EMPTY_ROOT
 from schemas.log import SignedHead
 from services.store.database import Database
 from services.store.log.signer import HeadSigner
@@ -84,6 +85,7 @@ class LogKeeper(threading.Thread):
         self._publish_lock = threading.Lock()
         self._stop_event = threading.Event()
         self._read_upto = 0  # next offset of the heads topic to read
+        self._sent = False  # this process has sent a head
         self._prepared: Prepared | None = None  # the leaves of the head we just built
         self._producer: Any = None
         self.healthy = threading.Event()
@@ -156,9 +158,13 @@ class LogKeeper(threading.Thread):
                     for record in records:
                         self._read(record.value, record.offset)
                 self._apply_pending()
-                self.healthy.set()
                 self.last_error = None
                 caught_up = consumer.position(tp) >= consumer.end_offsets([tp])[tp]
+                if self.signer and caught_up and self._read_upto == 0:
+                    self._publish_genesis()  # a new log: its first head is the empty tree
+                    continue
+                if caught_up:  # ready once the heads topic has been read to its end
+                    self.healthy.set()
                 if self.signer and caught_up and time.monotonic() >= next_publish:
                     self._publish()
                     next_publish = time.monotonic() + self.interval_s
@@ -267,11 +273,38 @@ class LogKeeper(threading.Thread):
                 head = self.build_head({str(p): o for p, o in stored.items()})
             if head is None:
                 return None
-            if self._producer is None:
-                self._producer = durable_producer(self.cluster)
-            self._producer.send(self.heads_topic, orjson.dumps(head.model_dump())).get(30)
-            log.info("tree head published", tree_size=head.tree_size, root=head.root_hash)
+            self._send(head)
             return head
+
+    def _publish_genesis(self) -> None:
+        """Sign and send the empty tree's head (RFC 9162 allows one), so that a new log
+        answers /v1/log/head at once; never when this process has sent a head already."""
+        assert self.signer is not None
+        with self._publish_lock:
+            if self._sent:
+                return
+            self._send(self._signed(0, EMPTY_ROOT, {}, None))
+
+    def _send(self, head: SignedHead) -> None:
+        if self._producer is None:
+            self._producer = durable_producer(self.cluster)
+        self._producer.send(self.heads_topic, orjson.dumps(head.model_dump())).get(30)
+        self._sent = True
+        log.info("tree head published", tree_size=head.tree_size, root=head.root_hash)
+
+    def _signed(
+        self, tree_size: int, root: bytes, offsets: dict[str, int], last: SignedHead | None
+    ) -> SignedHead:
+        assert self.signer is not None
+        timestamp = max(int(time.time() * 1000), last.timestamp if last else 0)
+        return SignedHead(
+            tree_size=tree_size,
+            root_hash=root.hex(),
+            timestamp=timestamp,
+            signature=self.signer.sign(tree_size, timestamp, root),
+            key_id=self.signer.key_id,
+            offsets=offsets,
+        )
 
     def build_head(self, stored: dict[str, int]) -> SignedHead | None:
         """The signed head extending the last applied one up to the ``stored`` offsets
@@ -293,17 +326,8 @@ class LogKeeper(threading.Thread):
         self.tree.extend(leaves)
         root = self.tree.root(self.tree.size)
         self.tree.truncate(size)
-        timestamp = max(int(time.time() * 1000), last.timestamp if last else 0)
-        tree_size = size + len(leaves)
         self._prepared = (previous, offsets, positions, leaves)
-        return SignedHead(
-            tree_size=tree_size,
-            root_hash=root.hex(),
-            timestamp=timestamp,
-            signature=self.signer.sign(tree_size, timestamp, root),
-            key_id=self.signer.key_id,
-            offsets=offsets,
-        )
+        return self._signed(size + len(leaves), root, offsets, last)
 
     def publish_now(self, timeout_s: float = 30.0) -> SignedHead | None:
         """A head covering every reports record the sink has stored now, once this store
