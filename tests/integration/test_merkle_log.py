@@ -345,7 +345,8 @@ def test_consistency_between_heads_and_the_same_heads_after_a_rebuild(
         with pytest.raises(AuditFailure, match="consistency proof"):
             check_consistency(api.fetch(), forged, second.public())
         heads = api.store.log.heads()
-        assert [h.tree_size for h in heads] == [0, 20, len(LOG)]  # a new log starts empty
+        sizes = [h.tree_size for h in heads]  # the empty tree first, unless we were quicker
+        assert sizes in ([0, 20, len(LOG)], [20, len(LOG)])
         roots = [api.store.log.tree.root(h.tree_size) for h in heads]
         settings = api.settings
     _reset_clickhouse(settings)
