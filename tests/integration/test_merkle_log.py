@@ -15,17 +15,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import Phase, find
 from hypothesis import settings as hsettings
+from typer.testing import CliRunner
 
 from core.clickhouse import dsn_database, with_database
 from core.kafka import admin_client, durable_producer, ensure_topics
 from core.merkle import leaf_hash, verify_consistency, verify_inclusion
 from core.settings import Settings
 from schemas import TopicNames, group_names, topic_names
+from services import cli
 from services.rebuild import _delete_groups, _reset_clickhouse
 from services.store.app import create_app
 from services.store.database import Database
@@ -33,6 +36,7 @@ from services.store.state import StoreState
 from tests.conftest import isolated_settings
 from tests.support.pipeline import run
 from tests.support.raw_log import DESIGNATED, raw_logs
+from tests.support.services import running_module, service_env
 from tests.support.store_seed import store_keys, wait_stored
 from truce_audit import client as audit_client
 from truce_audit.audit import check_consistency, verify_log
@@ -370,3 +374,62 @@ def test_consistency_between_heads_and_the_same_heads_after_a_rebuild(
     Database(settings.clickhouse_url).client.command(
         f"DROP DATABASE IF EXISTS `{dsn_database(settings.clickhouse_url)}`"
     )
+
+
+def test_truce_audit_over_http_against_the_store_process(
+    bootstrap: str, clickhouse_root: str, tmp_path: Path
+) -> None:
+    """The store as its own process publishes heads on its own schedule (every second
+    here); `truce audit` (the typer verb, the auditor's urllib transport) passes for every
+    week, and a partner's receipt verifies; a wrong key fails in one line with a hint."""
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    dsn = with_database(clickhouse_root, f"merkle_{uuid.uuid4().hex[:12]}")
+    config = isolated_settings(
+        tmp_path / "home", kafka_bootstrap=bootstrap, topic_prefix=prefix, clickhouse_dsn=dsn,
+        log_head_interval_s=1.0, query_rate_limit_per_s=10_000.0, query_rate_limit_burst=100_000,
+    )  # fmt: skip
+    names = topic_names(prefix)
+    ensure_topics(bootstrap, names.all(), partitions=2, compacted=[names.events, names.metrics])
+    keys = store_keys(config)
+    values = publish_log(bootstrap, names, LOG)
+    env = service_env(config)
+    with running_module(
+        "services.store", env, f"{config.query_url}/readyz", tmp_path / "store.log"
+    ):
+        headers = {"Authorization": f"Bearer {keys['monitor']}"}
+        deadline = time.monotonic() + 60
+        while httpx.get(f"{config.query_url}/v1/log/head", headers=headers).json().get(
+            "tree_size"
+        ) != len(LOG):
+            assert time.monotonic() < deadline, "no head over the whole log"
+            time.sleep(0.3)
+        runner = CliRunner()
+        base = ["audit", "--url", config.query_url]
+        for week in _weeks():
+            result = runner.invoke(cli.app, [*base, "--api-key", keys["monitor"], "--week", week],
+                                   env=env)  # fmt: skip
+            assert result.exit_code == 0, result.output
+            assert "audit passed" in result.output
+        sarc = next(v for v in values if json.loads(v)["org"] == "sarc")
+        receipt = [*base, "--api-key", keys["sarc"], "receipt", leaf_hash(sarc).hex()]
+        result = runner.invoke(cli.app, receipt, env=env)
+        assert result.exit_code == 0, result.output
+        other = tmp_path / "other-key.json"
+        other.write_text(json.dumps(another_log_key()))
+        argv = [*base, "--api-key", keys["monitor"], "--week", _weeks()[0], "--key", str(other)]
+        result = runner.invoke(cli.app, argv, env=env)
+        assert result.exit_code == 1
+        assert "audit failed: the head was signed by key" in result.output
+        assert "hint:" in result.output
+    database = Database(dsn)
+    database.client.command(f"DROP DATABASE IF EXISTS `{dsn_database(dsn)}`")
+    database.close()
+
+
+def another_log_key() -> dict[str, Any]:
+    """A well-formed log key that did not sign the heads."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from services.store.log.signer import HeadSigner
+
+    return HeadSigner(Ed25519PrivateKey.generate()).public().model_dump()
