@@ -376,16 +376,14 @@ def test_consistency_between_heads_and_the_same_heads_after_a_rebuild(
     )
 
 
-def test_truce_audit_over_http_against_the_store_process(
-    bootstrap: str, clickhouse_root: str, tmp_path: Path
-) -> None:
+def test_truce_audit_over_http_against_the_store_process(bootstrap: str, tmp_path: Path) -> None:
     """The store as its own process publishes heads on its own schedule (every second
     here); `truce audit` (the typer verb, the auditor's urllib transport) passes for every
-    week, and a partner's receipt verifies; a wrong key fails in one line with a hint."""
+    week, and a partner's receipt verifies; a wrong key fails in one line with a hint.
+    The store owns its own chDB under its home (one process per chDB data path)."""
     prefix = f"t{uuid.uuid4().hex[:8]}."
-    dsn = with_database(clickhouse_root, f"merkle_{uuid.uuid4().hex[:12]}")
     config = isolated_settings(
-        tmp_path / "home", kafka_bootstrap=bootstrap, topic_prefix=prefix, clickhouse_dsn=dsn,
+        tmp_path / "home", kafka_bootstrap=bootstrap, topic_prefix=prefix,
         log_head_interval_s=1.0, query_rate_limit_per_s=10_000.0, query_rate_limit_burst=100_000,
     )  # fmt: skip
     names = topic_names(prefix)
@@ -421,9 +419,6 @@ def test_truce_audit_over_http_against_the_store_process(
         assert result.exit_code == 1
         assert "audit failed: the head was signed by key" in result.output
         assert "hint:" in result.output
-    database = Database(dsn)
-    database.client.command(f"DROP DATABASE IF EXISTS `{dsn_database(dsn)}`")
-    database.close()
 
 
 def another_log_key() -> dict[str, Any]:

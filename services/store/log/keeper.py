@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 import structlog
 from kafka import TopicPartition
+from kafka.errors import KafkaError
 
 from core.errors import Unavailable
 from core.kafka import admin_client, durable_producer, ensure_topics, plain_consumer
@@ -86,6 +87,7 @@ class LogKeeper(threading.Thread):
         self._stop_event = threading.Event()
         self._read_upto = 0  # next offset of the heads topic to read
         self._sent = False  # this process has sent a head
+        self._next_check = 0.0  # when to ask again how far the sink has stored
         self._prepared: Prepared | None = None  # the leaves of the head we just built
         self._producer: Any = None
         self.healthy = threading.Event()
@@ -186,6 +188,9 @@ class LogKeeper(threading.Thread):
         """Apply the heads read, in order, as far as the sink has stored their leaves."""
         if not self._pending:
             return
+        if self._pending[0].offsets and time.monotonic() < self._next_check:
+            return  # waiting for the sink (a rebuild): ask Kafka about once a second
+        self._next_check = time.monotonic() + 1.0
         stored = self.stored_offsets()
         with self._lock:
             while self._pending:
@@ -339,7 +344,10 @@ class LogKeeper(threading.Thread):
             with self._lock:
                 pending = bool(self._pending)
             if not pending:
-                head = self._publish()
+                try:
+                    head = self._publish()
+                except KafkaError as exc:
+                    raise Unavailable(f"the tree head could not be published: {exc}") from None
                 if head is None:
                     return self.current_head()
                 break
