@@ -123,6 +123,8 @@ class IngestState:
 
     def readiness_details(self) -> dict[str, Any]:
         details: dict[str, Any] = {"ledger_records_read": self.follower.records_read}
+        if self.settings.ingest_workers > 1:  # which of the processes on the port answered
+            details["worker"] = self.settings.ingest_worker
         if not self.publisher.healthy:
             details["producer_error"] = self.publisher.last_error
         return details

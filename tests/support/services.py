@@ -59,9 +59,7 @@ def read_topic(bootstrap: str, topic: str, timeout_s: float = 10) -> list[bytes]
     return [value for _, _, value in read_records(bootstrap, topic, timeout_s)]
 
 
-def read_records(
-    bootstrap: str, topic: str, timeout_s: float = 10
-) -> list[tuple[int, int, bytes]]:
+def read_records(bootstrap: str, topic: str, timeout_s: float = 10) -> list[tuple[int, int, bytes]]:
     """Every record of a topic as (partition, offset, value), to its current end."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
     try:
