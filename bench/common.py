@@ -40,6 +40,7 @@ def bench_settings(home: Path, **overrides: Any) -> Settings:
         "query_port": free_port(),
         "streams_port": free_port(),
         "alerter_port": free_port(),
+        "ingest_probe_port": free_port(),  # process n probes on this + n: mostly free above
         "rate_limit_per_s": 1e9,
         "rate_limit_burst": 1_000_000_000,
     }
@@ -61,12 +62,14 @@ def kafka(settings: Settings) -> Iterator[None]:
 
 
 @contextmanager
-def service(module: str, settings: Settings, ready_url: str) -> Iterator[subprocess.Popen[bytes]]:
-    log = settings.logs_dir / f"{module}.log"
+def service(
+    module: str, settings: Settings, ready_url: str, extra_env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    log = settings.logs_dir / f"{module}-{settings.ingest_worker}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", module], env=env_of(settings), stdout=out,
+            [sys.executable, "-m", module], env=env_of(settings) | (extra_env or {}), stdout=out,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:

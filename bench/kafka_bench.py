@@ -1,12 +1,13 @@
 """Ingest next to Kafka's own producer (issue 17): reports/s through the batch endpoint
-with one and with two ingest processes, against ``kafka-producer-perf-test``'s
-ProducerPerformance and a bare kafka-python producer on the same broker, with records the
-size of a stored envelope, acks=all and idempotence on all three.
+with 1, 2 and 3 ingest processes (TRUCE_INGEST_WORKERS, one port, as `truce up` runs
+them), against ``kafka-producer-perf-test``'s ProducerPerformance and a bare kafka-python
+producer on the same broker, with records the size of a stored envelope, acks=all and
+idempotence on all three.
 
     .venv/bin/python -m bench.kafka_bench [--batches 40] [--records 300000] [--repeats 3]
 
-Two ingest processes are two replicas on two ports (as the Kubernetes Deployment runs
-them), each following the whole log; the load generator shares the machine's cores.
+Every ingest process follows the whole log; the broker and the load generator share the
+machine's cores with them, so the per-process figure is what one more process adds here.
 """
 
 from __future__ import annotations
@@ -19,16 +20,15 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from bench.common import bench_settings, free_port, kafka, median, save, service
+from bench.common import bench_settings, kafka, median, save, service
 from bench.ingest_bench import batch_run
 from core.kafka import durable_producer, ensure_topics, plain_consumer
 from core.keys import KeyStore, Role
-from core.settings import Settings
+from core.settings import PROMETHEUS_MULTIPROC_ENV, Settings
 from schemas import topic_names
 from services.ingest.publisher import LINGER_MS
 from services.runtime.topics import ensure_all_topics
@@ -106,19 +106,20 @@ def python_producer(settings: Settings, records: int, key: int, size: int) -> fl
         producer.close()
 
 
-async def _split(urls: list[str], key: str, batches: int, concurrency: int) -> float:
-    """Reports/s of ``batches`` batches spread over every ingest URL at once."""
-    share = max(1, concurrency // len(urls))
-    started = time.perf_counter()
-    await asyncio.gather(*(batch_run(url, key, batches // len(urls), share) for url in urls))
-    return (batches // len(urls)) * len(urls) * 1000 / (time.perf_counter() - started)
+WORKER_COUNTS = (1, 2, 3)
 
 
-def _ingests(stack: ExitStack, settings: Settings, count: int) -> Iterator[str]:
-    for n in range(count):
-        own = settings if n == 0 else settings.model_copy(update={"ingest_port": free_port()})
-        stack.enter_context(service("services.ingest", own, f"{own.ingest_url}/readyz"))
-        yield own.ingest_url
+def _ingests(stack: ExitStack, settings: Settings, count: int) -> str:
+    """``count`` ingest processes on the one ingest port; returns its URL."""
+    shared = settings.model_copy(update={"ingest_workers": count})
+    shutil.rmtree(shared.ingest_metrics_dir, ignore_errors=True)
+    shared.ingest_metrics_dir.mkdir(parents=True)
+    env = {PROMETHEUS_MULTIPROC_ENV: str(shared.ingest_metrics_dir)} if count > 1 else {}
+    for worker in range(count):
+        own = shared.model_copy(update={"ingest_worker": worker})
+        ready = f"{own.ingest_worker_url(worker)}/readyz"
+        stack.enter_context(service("services.ingest", own, ready, env))
+    return shared.ingest_url
 
 
 def main() -> None:
@@ -135,12 +136,13 @@ def main() -> None:
         with kafka(settings):
             ensure_all_topics(settings)
             key = KeyStore(settings).create("bench", Role.PARTNER, "bench")
-            for workers in (1, 2):
+            for workers in WORKER_COUNTS:
                 with ExitStack() as stack:
-                    urls = list(_ingests(stack, settings, workers))
-                    asyncio.run(_split(urls, key, 4, workers))  # warm-up
+                    url = _ingests(stack, settings, workers)
+                    concurrency = args.concurrency * workers  # connections spread by the kernel
+                    asyncio.run(batch_run(url, key, 4, concurrency))  # warm-up
                     runs = [
-                        asyncio.run(_split(urls, key, args.batches, args.concurrency))
+                        asyncio.run(batch_run(url, key, args.batches, concurrency))
                         for _ in range(args.repeats)
                     ]
                 result[f"ingest_{workers}_reports_per_s"] = {"runs": runs, "median": median(runs)}
@@ -154,20 +156,20 @@ def main() -> None:
             bare = [python_producer(settings, args.records // 2, key_bytes, value_bytes)
                     for _ in range(args.repeats)]  # fmt: skip
             result["kafka_python_per_s"] = {"runs": bare, "median": median(bare)}
-    one = result["ingest_1_reports_per_s"]["median"]
-    two = result["ingest_2_reports_per_s"]["median"]
+    rates = {n: result[f"ingest_{n}_reports_per_s"]["median"] for n in WORKER_COUNTS}
     reference = result["producer_performance_per_s"]["median"]
     result["ratios"] = {
-        "ingest_1_vs_producer_performance": one / reference,
-        "ingest_2_vs_producer_performance": two / reference,
-        "ingest_2_vs_1": two / one,
+        **{f"ingest_{n}_vs_producer_performance": rate / reference for n, rate in rates.items()},
+        **{f"ingest_{n}_vs_1": rate / rates[1] for n, rate in rates.items() if n > 1},
         "kafka_python_vs_producer_performance": result["kafka_python_per_s"]["median"] / reference,
     }
     path = save(args.name, result)
+    scaling = ", ".join(f"x{n} {rate:.0f}/s ({rate / rates[1]:.2f} x one)"
+                        for n, rate in rates.items())  # fmt: skip
     print(
         f"envelope {value_bytes} B; ProducerPerformance {reference:.0f}/s; kafka-python "
-        f"{result['kafka_python_per_s']['median']:.0f}/s; ingest x1 {one:.0f}/s "
-        f"({one / reference:.2f} of Kafka's), x2 {two:.0f}/s ({two / one:.2f} x one)"
+        f"{result['kafka_python_per_s']['median']:.0f}/s; ingest {scaling}; one process is "
+        f"{rates[1] / reference:.3f} of Kafka's"
     )
     print(f"written to {path}")
 

@@ -22,7 +22,7 @@ from core.errors import (
     Unavailable,
 )
 from core.keys import ApiKey, KeyStore, Role
-from core.limits import RateLimiter, retry_after
+from core.limits import Limiter, retry_after
 
 log = structlog.get_logger("http")
 
@@ -154,7 +154,7 @@ def bearer_token(request: Request) -> str:
 
 
 def require_roles(
-    store: Callable[[], KeyStore], *roles: Role, limiter: RateLimiter | None = None
+    store: Callable[[], KeyStore], *roles: Role, limiter: Limiter | None = None
 ) -> Callable[[Request], ApiKey]:
     """A FastAPI dependency: the caller's key, if its role is one of ``roles`` (admin always).
 

@@ -9,6 +9,10 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+PROMETHEUS_MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+"""prometheus-client's own switch of its multiprocess mode (read when it is imported):
+`truce up` sets it to :attr:`Settings.ingest_metrics_dir` for several ingest processes."""
+
 
 def _default_cache_dir() -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME")
@@ -89,6 +93,22 @@ class Settings(BaseSettings):
     )
 
     ingest_port: int = Field(default=8610, description="Ingest API port.")
+    ingest_workers: int = Field(
+        default=1,
+        ge=1,
+        le=32,
+        description="Ingest processes `truce up` runs, all on TRUCE_INGEST_PORT (SO_REUSEPORT: "
+        "the kernel spreads connections over them); they share report-id claims, rate-limit "
+        "buckets and metrics through files under TRUCE_HOME/ingest.",
+    )
+    ingest_worker: int = Field(
+        default=0, ge=0, description="Which ingest process this is (`truce up` sets it for each)."
+    )
+    ingest_probe_port: int = Field(
+        default=8660,
+        description="With several ingest processes, process n's own health/metrics port is "
+        "this + n - 1 (probes must reach each one, not whichever the kernel picks).",
+    )
     query_port: int = Field(default=8620, description="Query API / dashboard port.")
     alerter_port: int = Field(default=8630, description="Alerter health/metrics port.")
     streams_port: int = Field(
@@ -264,6 +284,24 @@ class Settings(BaseSettings):
     def streams_worker_port(self, worker: int) -> int:
         """The health/metrics port of stream worker ``worker`` (0 is the first)."""
         return self.streams_port + worker
+
+    def ingest_worker_port(self, worker: int) -> int:
+        """The port ingest process ``worker`` (0 is the first) alone listens on, for its
+        probes: the shared port itself when there is one process."""
+        return self.ingest_port if self.ingest_workers == 1 else self.ingest_probe_port + worker
+
+    def ingest_worker_url(self, worker: int) -> str:
+        return f"http://{self.bind_host}:{self.ingest_worker_port(worker)}"
+
+    @property
+    def ingest_shared_dir(self) -> Path:
+        """What the ingest processes of this home share (claims, rate-limit buckets)."""
+        return self.home / "ingest"
+
+    @property
+    def ingest_metrics_dir(self) -> Path:
+        """prometheus-client's multiprocess directory of the ingest processes."""
+        return self.ingest_shared_dir / "metrics"
 
     def streams_worker_url(self, worker: int) -> str:
         return f"http://{self.bind_host}:{self.streams_worker_port(worker)}"

@@ -111,6 +111,11 @@ def _ports(settings: Settings) -> list[tuple[str, int]]:
         ]
     if "ingest" in names:
         ports.append(("TRUCE_INGEST_PORT", settings.ingest_port))
+        if settings.ingest_workers > 1:
+            ports += [
+                ("TRUCE_INGEST_PROBE_PORT", settings.ingest_worker_port(worker))
+                for worker in range(settings.ingest_workers)
+            ]
     if "streams" in names:
         ports += [
             ("TRUCE_STREAMS_PORT", settings.streams_worker_port(worker))

@@ -50,6 +50,7 @@ def isolated_settings(home: Path, **overrides: object) -> Settings:
         "query_port": free_port(),
         "alerter_port": free_port(),
         "streams_port": free_port(span=4),  # worker n listens on this + n
+        "ingest_probe_port": free_port(span=4),
         "kafka_partitions": 2,
     }
     values.update(overrides)

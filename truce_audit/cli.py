@@ -19,16 +19,31 @@ from truce_audit.heads import AuditFailure, public_key
 DEFAULT_URL = "http://127.0.0.1:8620"
 
 
-def _parser(default_url: str) -> argparse.ArgumentParser:
+def _common(default_url: str, suppress: bool) -> argparse.ArgumentParser:
+    """The connection options, accepted before and after ``receipt``; the subcommand's
+    copy has no defaults, or argparse would overwrite what was given before it."""
+
+    def default(value: Any) -> Any:
+        return argparse.SUPPRESS if suppress else value
+
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--url", default=default_url, help=f"query service (default {default_url})")
     common.add_argument(
-        "--api-key", default=None, help="API key (default: $TRUCE_API_KEY, or the local operator's)"
+        "--url", default=default(default_url), help=f"query service (default {default_url})"
     )
     common.add_argument(
-        "--key", type=Path, help="the log's public key as saved from GET /v1/log/key (JSON); "
+        "--api-key", default=default(None),
+        help="API key (default: $TRUCE_API_KEY, or the local operator's)",
+    )  # fmt: skip
+    common.add_argument(
+        "--key", type=Path, default=default(None),
+        help="the log's public key as saved from GET /v1/log/key (JSON); "
         "default: fetch it from the service (trust on first use)",
     )  # fmt: skip
+    return common
+
+
+def _parser(default_url: str) -> argparse.ArgumentParser:
+    common = _common(default_url, suppress=False)
     parser = argparse.ArgumentParser(
         prog="truce audit", parents=[common],
         description="Verify the log behind a weekly report and recount its figures.",
@@ -48,7 +63,9 @@ def _parser(default_url: str) -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command")
     receipt = sub.add_parser(
-        "receipt", parents=[common], help="prove a receipt's leaf is in the tree behind a head"
+        "receipt",
+        parents=[_common(default_url, suppress=True)],
+        help="prove a receipt's leaf is in the tree behind a head",
     )
     receipt.add_argument("leaf_hash", help="the receipt's leaf_hash (hex)")
     receipt.add_argument("--week", dest="receipt_week", help="with --edition: that edition's head")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import queue
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -41,14 +44,39 @@ def http_fetch(url: str, api_key: str, timeout_s: float = 60.0) -> Fetch:
 
 
 def entries(fetch: Fetch, tree_size: int) -> Iterator[tuple[int, bytes]]:
-    """Every entry ``[0, tree_size)`` as (index, bytes), page by page."""
-    import base64
+    """Every entry ``[0, tree_size)`` as (index, bytes), page by page; the next page is
+    fetched in a thread while the caller works on this one."""
+    pages: queue.Queue[Any] = queue.Queue(maxsize=2)
+    stop = threading.Event()
 
-    start = 0
-    while start < tree_size:
-        page = fetch("/v1/log/entries", {"start": start, "end": tree_size})
-        if not page["entries"]:
-            raise AuditFailure(f"the log answered no entries from {start}")
-        for item in page["entries"]:
-            yield int(item["index"]), base64.b64decode(item["leaf_input"])
-        start = int(page["end"])
+    def fetch_all() -> None:
+        start = 0
+        try:
+            while start < tree_size and not stop.is_set():
+                page = fetch("/v1/log/entries", {"start": start, "end": tree_size})
+                if not page["entries"]:
+                    raise AuditFailure(f"the log answered no entries from {start}")
+                pages.put(page)
+                start = int(page["end"])
+            pages.put(None)
+        except BaseException as exc:  # handed to the reader, raised there
+            pages.put(exc)
+
+    worker = threading.Thread(target=fetch_all, name="audit-fetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            page = pages.get()
+            if page is None:
+                return
+            if isinstance(page, BaseException):
+                raise page
+            for item in page["entries"]:
+                yield int(item["index"]), base64.b64decode(item["leaf_input"])
+    finally:
+        stop.set()
+        while worker.is_alive():  # let a blocked put() finish
+            try:
+                pages.get_nowait()
+            except queue.Empty:
+                worker.join(0.05)

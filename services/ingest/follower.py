@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -12,22 +13,34 @@ from kafka import TopicPartition
 
 from core.kafka import plain_consumer
 from core.kafka_access import Cluster
-from services.ingest.ledger import Ledger
+from core.merkle import leaf_hash
+from services.ingest.ledger import Entry, Ledger, Receipt
 
 log = structlog.get_logger("ingest.follower")
 
 FOLLOW_MIN_BYTES = 256 * 1024
 FOLLOW_WAIT_MS = 250
+REPORT_EVERY_S = 2.0
+"""How often the follower tells the other ingest processes how far it has read."""
 
 
 class LogFollower(threading.Thread):
     """A daemon thread; ``caught_up`` is set once the start-up end offsets were reached."""
 
-    def __init__(self, bootstrap: Cluster, topic: str, ledger: Ledger) -> None:
+    def __init__(
+        self,
+        bootstrap: Cluster,
+        topic: str,
+        ledger: Ledger,
+        report: Callable[[Mapping[int, int]], None] = lambda positions: None,
+    ) -> None:
         super().__init__(name="ledger-follower", daemon=True)
         self.bootstrap = bootstrap
         self.topic = topic
         self.ledger = ledger
+        self._report = report
+        """Told every REPORT_EVERY_S (and before reading starts) how far the ledger has read;
+        it must not raise."""
         self.caught_up = threading.Event()
         self._stop_event = threading.Event()
         self.records_read = 0
@@ -50,6 +63,7 @@ class LogFollower(threading.Thread):
             return True
 
     def _consumer(self) -> tuple[Any, dict[Any, int]]:
+        self._report({})  # registered before the end offsets: nothing after them is forgotten
         consumer = plain_consumer(
             self.bootstrap,
             enable_auto_commit=False,
@@ -68,17 +82,21 @@ class LogFollower(threading.Thread):
         consumer.seek_to_beginning(*assigned)
         return consumer, consumer.end_offsets(assigned) if assigned else {}
 
-    def _apply(self, value: bytes | None) -> None:
+    def _apply(self, record: Any) -> None:
+        value: bytes | None = record.value
         if value is None:
             return
         try:
             envelope = orjson.loads(value)
             report = envelope["report"]
             self.ledger.record(
-                str(report["report_id"]),
-                int(report.get("revision", 1)),
-                str(envelope["content_hash"]),
-                str(envelope["org"]),
+                Entry(
+                    str(report["report_id"]),
+                    int(report.get("revision", 1)),
+                    str(envelope["content_hash"]),
+                    str(envelope["org"]),
+                    Receipt(leaf_hash(value), record.partition, record.offset),
+                )
             )
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             log.warning("undecodable record on reports topic; skipped by the ledger")
@@ -94,15 +112,19 @@ class LogFollower(threading.Thread):
 
     def _follow(self) -> None:
         consumer, end = self._consumer()
+        reported = time.monotonic()
         try:
             while not self._stop_event.is_set():
                 batches = consumer.poll(timeout_ms=500, max_records=5000)
                 for records in batches.values():
                     for record in records:
-                        self._apply(record.value)
+                        self._apply(record)
                 with self._moved:
                     self._positions = {tp.partition: consumer.position(tp) for tp in end}
                     self._moved.notify_all()
+                if time.monotonic() - reported > REPORT_EVERY_S:
+                    self._report(dict(self._positions))
+                    reported = time.monotonic()
                 if not self.caught_up.is_set() and all(
                     consumer.position(tp) >= offset for tp, offset in end.items()
                 ):

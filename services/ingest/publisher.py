@@ -47,10 +47,13 @@ class _Acks:
     def __init__(self, loop: asyncio.AbstractEventLoop, expected: int) -> None:
         self.loop = loop
         self.done: asyncio.Future[None] = loop.create_future()
+        self.positions: list[tuple[int, int]] = [(-1, -1)] * expected
+        """Each record's (partition, offset), in the order they were given."""
         self._left = expected
         self._lock = threading.Lock()
 
-    def ok(self, _metadata: Any) -> None:
+    def ok(self, index: int, metadata: Any) -> None:
+        self.positions[index] = (metadata.partition, metadata.offset)
         with self._lock:
             self._left -= 1
             last = self._left == 0
@@ -117,13 +120,14 @@ class Publisher:
 
     def _send_all(self, records: Sequence[tuple[bytes, bytes]], acks: _Acks) -> None:
         producer = self._ensure_producer()
-        for key, value in records:
+        for index, (key, value) in enumerate(records):
             future = producer.send(self.topic, key=key, value=value)
-            future.add_callback(acks.ok)
+            future.add_callback(acks.ok, index)
             future.add_errback(acks.failed)
 
-    async def publish(self, records: Sequence[tuple[bytes, bytes]]) -> None:
-        """Return once every record is acknowledged; raise PublishUnavailable otherwise."""
+    async def publish(self, records: Sequence[tuple[bytes, bytes]]) -> list[tuple[int, int]]:
+        """Once every record is acknowledged, each one's (partition, offset) in the log;
+        PublishUnavailable otherwise."""
         loop = asyncio.get_running_loop()
         acks = _Acks(loop, len(records))
         try:
@@ -141,6 +145,7 @@ class Publisher:
                 hint="retry later with the same report ids; duplicates are harmless",
             ) from exc
         self._healthy = True
+        return acks.positions
 
     @property
     def healthy(self) -> bool:

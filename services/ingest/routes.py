@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -16,10 +18,12 @@ from core.body import read_json
 from core.errors import TruceError
 from core.http import Problem, as_problem
 from core.keys import ApiKey, Role
+from core.merkle import leaf_hash
 from core.openapi import AUTHENTICATED, problems
 from schemas.jsonschema import batch_schema, report_schema
+from services.ingest.coordination import Claim, ClaimTimeout
 from services.ingest.intake import Judged, judge
-from services.ingest.ledger import Verdict
+from services.ingest.ledger import Entry, Receipt, Verdict
 from services.ingest.publisher import PublishUnavailable
 from services.ingest.state import IngestState, ingest_state, state
 from services.reference_api import reference_router
@@ -73,8 +77,8 @@ async def _judge_and_publish(st: IngestState, key: ApiKey, items: list[Any]) -> 
         )
     now = datetime.now(UTC)
     ids = {_report_id(item) for item in items}
-    async with st.locks.hold(ids):
-        if not await st.settle_doubts(ids):
+    async with st.locks.hold(ids), _claimed(st, ids) as claim:
+        if not await st.settle_doubts(claim):
             st.metrics.rejected.labels("in_doubt").inc()
             raise Problem(
                 503,
@@ -88,35 +92,65 @@ async def _judge_and_publish(st: IngestState, key: ApiKey, items: list[Any]) -> 
             st.metrics.rejected.labels(str(as_problem(exc).status)).inc()
             raise
         fresh = [j for j in judged if j.verdict is Verdict.NEW]
-        await _publish(st, fresh)
+        receipts = await _publish(st, fresh, claim)
     if fresh:
         st.metrics.reports.labels(Verdict.NEW.value).inc(len(fresh))
     if len(judged) > len(fresh):
         st.metrics.reports.labels(Verdict.DUPLICATE.value).inc(len(judged) - len(fresh))
-    body = {
-        "accepted": len(fresh),
-        "duplicates": len(judged) - len(fresh),
-        "results": [j.result for j in judged],
-    }
+    results = []
+    for j in judged:
+        report = j.envelope.report
+        ident = (report.report_id, report.revision)
+        receipt = receipts.get(ident) or st.ledger.receipt(*ident)
+        results.append({**j.result, "receipt": receipt.as_json() if receipt else None})
+    body = {"accepted": len(fresh), "duplicates": len(judged) - len(fresh), "results": results}
     return Response(orjson.dumps(body), status_code=202, media_type="application/json")
 
 
-async def _publish(st: IngestState, fresh: list[Judged]) -> None:
-    if not fresh:
-        return
-    started = time.perf_counter()
+@asynccontextmanager
+async def _claimed(st: IngestState, ids: set[str]) -> AsyncIterator[Claim]:
+    """The ids held against the other ingest processes for the block (CONTRACT 2: one
+    (id, revision) is accepted once, whichever process a resend reaches)."""
     try:
-        await st.publisher.publish([j.record() for j in fresh])
+        async with st.coordination.claim(ids, st.settings.publish_timeout_s) as claim:
+            yield claim
+    except ClaimTimeout:
+        st.metrics.rejected.labels("claimed").inc()
+        raise Problem(
+            503,
+            "another request with some of these report ids is still being published; "
+            "nothing was accepted",
+            headers={"Retry-After": IN_DOUBT_RETRY_AFTER},
+        ) from None
+
+
+async def _publish(
+    st: IngestState, fresh: list[Judged], claim: Claim
+) -> dict[tuple[str, int], Receipt]:
+    """Each fresh revision's receipt, once Kafka acknowledged them all."""
+    if not fresh:
+        return {}
+    started = time.perf_counter()
+    records = [j.record() for j in fresh]
+    try:
+        positions = await st.publisher.publish(records)
     except PublishUnavailable as exc:
         st.metrics.rejected.labels("kafka_unavailable").inc()
-        st.in_doubt.update(j.envelope.report.report_id for j in fresh)
+        claim.failed(j.envelope.report.report_id for j in fresh)
+        await st.publisher.settled()  # released in doubt only once this producer sends no more
         raise Problem(
             503,
             f"{exc}; none of these reports was accepted",
             headers={"Retry-After": "5"},
         ) from exc
     st.metrics.publish_seconds.observe(time.perf_counter() - started)
-    st.ledger.record_many(j.ledger_entry for j in fresh)
+    entries = [
+        Entry(*j.ledger_entry, Receipt(leaf_hash(value), partition, offset))
+        for j, (_, value), (partition, offset) in zip(fresh, records, positions, strict=True)
+    ]
+    st.ledger.record_many(entries)
+    claim.accepted.extend(entries)
+    return {(e.report_id, e.revision): e.receipt for e in entries}
 
 
 def _body(schema: dict[str, Any]) -> dict[str, Any]:
@@ -124,10 +158,20 @@ def _body(schema: dict[str, Any]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
+class ReceiptModel(BaseModel):
+    """Where the revision is in the log (CONTRACT 6 and 8): its Merkle leaf hash (hex) and
+    its record's partition and offset on the reports topic."""
+
+    leaf_hash: str
+    partition: int
+    offset: int
+
+
 class Result(BaseModel):
     report_id: str
     revision: int
     status: Literal["accepted", "duplicate"]
+    receipt: ReceiptModel
 
 
 class Accepted(BaseModel):

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
+import structlog
 from fastapi import Request
 from prometheus_client import CollectorRegistry
 
@@ -14,14 +16,17 @@ from core.http import require_roles
 from core.kafka import cluster_answers, end_offsets, ensure_topics, replication
 from core.kafka_access import kafka_access
 from core.keys import ApiKey, KeyStore, Role
-from core.limits import RateLimiter
+from core.limits import SharedRateLimiter
 from core.settings import Settings
 from schemas import topic_names
+from services.ingest.coordination import Claim, Coordination
 from services.ingest.follower import LogFollower
 from services.ingest.ledger import Ledger
 from services.ingest.locks import IdLocks
 from services.ingest.metrics import IngestMetrics
 from services.ingest.publisher import Publisher
+
+log = structlog.get_logger("ingest.state")
 
 
 class IngestState:
@@ -31,10 +36,16 @@ class IngestState:
         self.keys = KeyStore(settings)
         self.ledger = Ledger()
         self.kafka = kafka_access(settings)
-        self.follower = LogFollower(self.kafka, self.topic, self.ledger)
+        shared = settings.ingest_shared_dir
+        self.coordination = Coordination(shared / "intake.sqlite", self.ledger)
+        self.follower = LogFollower(
+            self.kafka, self.topic, self.ledger, report=self._report_positions
+        )
         self.publisher = Publisher(self.kafka, self.topic, settings.publish_timeout_s)
-        self.limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
-        self.metrics = IngestMetrics()
+        self.limiter = SharedRateLimiter(
+            shared / "limits.sqlite", settings.rate_limit_per_s, settings.rate_limit_burst
+        )
+        self.metrics = IngestMetrics(settings)
         self.locks = IdLocks()
         limiter = self.limiter
         self._submit = require_roles(
@@ -44,9 +55,6 @@ class IngestState:
         self._kafka_ok = False
         self._kafka_checked = 0.0
         self._kafka_lock = threading.Lock()
-        self.in_doubt: set[str] = set()
-        """Report ids of requests whose publish failed without an answer from Kafka: their
-        records may be in the log even though the partner was told 503."""
 
     def start(self) -> None:
         ensure_topics(
@@ -60,14 +68,22 @@ class IngestState:
     def stop(self) -> None:
         self.follower.stop()
         self.publisher.close()
+        self.coordination.forget_reader()
 
-    async def settle_doubts(self, report_ids: set[str]) -> bool:
-        """Before judging a resend of a report whose last publish is in doubt, read the log
-        up to its current end: if the earlier attempt did land, the resend is a duplicate
-        (answering it "accepted" wrote the revision twice). False if Kafka cannot tell yet.
-        Called with the ids' locks held."""
-        doubtful = report_ids & self.in_doubt
-        if not doubtful:
+    def _report_positions(self, positions: Mapping[int, int]) -> None:
+        try:
+            self.coordination.report_positions(positions)
+        except Exception:  # the next report retries; until then accepts are kept longer
+            log.exception("could not share how far the ledger has read")
+        self.metrics.ledger_size.set(len(self.ledger))
+
+    async def settle_doubts(self, claim: Claim) -> bool:
+        """Before judging a resend of a report whose last publish is in doubt (by this or
+        another ingest process, or by one that died), read the log up to its current end:
+        if the earlier attempt did land, the resend is a duplicate (answering it "accepted"
+        wrote the revision twice). False if Kafka cannot tell yet. Called with the claim
+        held; a process that failed a publish releases it only once its producer is shut."""
+        if not claim.in_doubt:
             return True
         await self.publisher.settled()
         try:
@@ -78,7 +94,7 @@ class IngestState:
         timeout = self.settings.publish_timeout_s
         if not await asyncio.to_thread(self.follower.wait_applied, by_partition, timeout):
             return False
-        self.in_doubt -= doubtful
+        claim.settled()
         return True
 
     def auth_submit(self, request: Request) -> ApiKey:
@@ -107,13 +123,15 @@ class IngestState:
 
     def readiness_details(self) -> dict[str, Any]:
         details: dict[str, Any] = {"ledger_records_read": self.follower.records_read}
+        if self.settings.ingest_workers > 1:  # which of the processes on the port answered
+            details["worker"] = self.settings.ingest_worker
         if not self.publisher.healthy:
             details["producer_error"] = self.publisher.last_error
         return details
 
     def metrics_registry(self) -> CollectorRegistry:
         self.metrics.ledger_size.set(len(self.ledger))
-        return self.metrics.registry
+        return self.metrics.collect()
 
 
 def ingest_state(request: Request) -> IngestState:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -10,7 +11,7 @@ from functools import partial
 import httpx
 
 from core.kafka import cluster_answers
-from core.settings import Settings
+from core.settings import PROMETHEUS_MULTIPROC_ENV, Settings
 from services.runtime import broker
 from services.runtime.topics import ensure_all_topics
 
@@ -68,14 +69,7 @@ def process_specs(settings: Settings) -> list[ProcessSpec]:
                 gate=True,
             )
         )
-    specs.append(
-        ProcessSpec(
-            name="ingest",
-            endpoint=settings.ingest_url,
-            prepare=lambda: _topics_then(settings, "services.ingest"),
-            ready=http_ready(f"{settings.ingest_url}/readyz"),
-        )
-    )
+    specs.extend(ingest_specs(settings))
     specs.extend(streams_specs(settings))
     specs.append(
         ProcessSpec(
@@ -118,6 +112,33 @@ def cluster_specs(settings: Settings) -> list[ProcessSpec]:
             gate=True,
         )
         for node in broker.cluster_nodes(settings)
+    ]
+
+
+def ingest_specs(settings: Settings) -> list[ProcessSpec]:
+    """The ingest processes, all serving TRUCE_INGEST_PORT; each is probed on its own port.
+    Their shared metrics directory is emptied before the stack's first start (samples of
+    an earlier run's processes would be summed in), never on a restart of one of them."""
+    emptied: list[bool] = []
+
+    def prepare() -> list[str]:
+        if not emptied:
+            shutil.rmtree(settings.ingest_metrics_dir, ignore_errors=True)
+            settings.ingest_metrics_dir.mkdir(parents=True, exist_ok=True)
+            emptied.append(True)
+        return _topics_then(settings, "services.ingest")
+
+    several = settings.ingest_workers > 1
+    return [
+        ProcessSpec(
+            name="ingest" if worker == 0 else f"ingest-{worker + 1}",
+            endpoint=settings.ingest_worker_url(worker) if several else settings.ingest_url,
+            prepare=prepare,
+            ready=http_ready(f"{settings.ingest_worker_url(worker)}/readyz"),
+            env={"TRUCE_INGEST_WORKER": str(worker)}
+            | ({PROMETHEUS_MULTIPROC_ENV: str(settings.ingest_metrics_dir)} if several else {}),
+        )
+        for worker in range(settings.ingest_workers)
     ]
 
 

@@ -9,7 +9,7 @@ from dataclasses import astuple
 from core.kafka import admin_client, ensure_topics, replication, replication_mismatches
 from core.kafka_access import kafka_access
 from core.settings import Settings
-from schemas import group_names, silences_topic, topic_names
+from schemas import group_names, log_heads_topic, silences_topic, topic_names
 
 
 def ensure_all_topics(settings: Settings) -> list[str]:
@@ -25,9 +25,10 @@ def ensure_all_topics(settings: Settings) -> list[str]:
 
 
 def truce_topics(settings: Settings) -> list[str]:
-    """Every topic Truce creates that exists now: its own, the alerter's silences and the
-    stream workers' table changelogs (found by Faust's ``<app id>-<table>-changelog``)."""
-    wanted = {*astuple(topic_names(settings.topic_prefix)), silences_topic(settings.topic_prefix)}
+    """Every topic Truce creates that exists now: its own, the alerter's silences, the log's
+    signed heads and the stream workers' table changelogs (``<app id>-<table>-changelog``)."""
+    prefix = settings.topic_prefix
+    wanted = {*astuple(topic_names(prefix)), silences_topic(prefix), log_heads_topic(prefix)}
     app_id = group_names(settings.topic_prefix).streams
     admin = admin_client(kafka_access(settings))
     try:

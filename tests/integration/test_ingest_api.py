@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -323,17 +324,21 @@ def test_accepted_duplicate_and_conflict(ingest: Ingest) -> None:
     report = violation()
     first = ingest.post("/v1/reports", "sarc", json=report)
     assert first.status_code == 202
-    assert first.json() == {
+    body = first.json()
+    receipt = body["results"][0].pop("receipt")
+    assert body == {
         "accepted": 1,
         "duplicates": 0,
         "results": [{"report_id": report["report_id"], "revision": 1, "status": "accepted"}],
     }
+    assert set(receipt) == {"leaf_hash", "partition", "offset"}
     # identical after normalisation: same instant in another offset, default made explicit
     same = {**report, "occurred_at": "2016-02-28T08:15:00Z", "revision": 1, "retracted": False}
     again = ingest.post("/v1/reports", "sarc", json=same)
     assert again.status_code == 202
     assert again.json()["duplicates"] == 1
     assert again.json()["results"][0]["status"] == "duplicate"
+    assert again.json()["results"][0]["receipt"] == receipt  # the first write's, not a new one
     changed = ingest.post("/v1/reports", "sarc", json={**report, "killed": 3})
     assert changed.status_code == 409
     correction = ingest.post("/v1/reports", "sarc", json={**report, "killed": 3, "revision": 2})
@@ -352,11 +357,30 @@ def test_accepted_duplicate_and_conflict(ingest: Ingest) -> None:
     ]
 
 
+def test_every_result_carries_the_receipt_of_its_record_in_the_log(ingest: Ingest) -> None:
+    """CONTRACT 6 and 8: leaf_hash = SHA-256(0x00 || the record's value), at the record's
+    partition and offset; a duplicate's receipt is the original record's."""
+    reports = [violation() for _ in range(5)]
+    batch = ingest.post("/v1/reports/batch", "sarc", json={"reports": reports})
+    assert batch.status_code == 202
+    resent = ingest.post("/v1/reports", "sarc", json=reports[2])
+    assert resent.json()["results"][0]["status"] == "duplicate"
+    records = ingest.records()
+    receipts = [r["receipt"] for r in batch.json()["results"]]
+    for report, receipt in zip(reports, receipts, strict=True):
+        value = records[(receipt["partition"], receipt["offset"])]
+        assert orjson.loads(value)["report"]["report_id"] == report["report_id"]
+        assert receipt["leaf_hash"] == hashlib.sha256(b"\x00" + value).hexdigest()
+    assert resent.json()["results"][0]["receipt"] == receipts[2]
+
+
 def test_duplicates_inside_one_batch(ingest: Ingest) -> None:
     report = violation()
     response = ingest.post("/v1/reports/batch", "sarc", json={"reports": [report, report]})
     assert response.status_code == 202
-    assert [r["status"] for r in response.json()["results"]] == ["accepted", "duplicate"]
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["accepted", "duplicate"]
+    assert results[0]["receipt"] == results[1]["receipt"]
     clash = ingest.post(
         "/v1/reports/batch",
         "sarc",

@@ -253,7 +253,7 @@ def test_probes_need_no_key(api: Api) -> None:
     assert api.get("/healthz", None).json() == {"status": "ok"}
     ready = api.get("/readyz", None)
     assert ready.status_code == 200, ready.text
-    assert ready.json()["checks"] == {"clickhouse": True, "sink": True}
+    assert ready.json()["checks"] == {"clickhouse": True, "sink": True, "log": True}
     metrics = api.get("/metrics", None)
     assert metrics.status_code == 200
     assert 'truce_store_rows_written_total{table="raw_reports"} 6.0' in metrics.text

@@ -11,7 +11,7 @@ import httpx
 from core.keys import KeyStore, Role
 from core.settings import Settings
 from schemas import decode_envelope
-from tests.support.services import read_topic
+from tests.support.services import read_records, read_topic
 
 
 @dataclass
@@ -33,6 +33,11 @@ class Ingest:
 
     def on_topic(self) -> list[Any]:
         return [decode_envelope(v) for v in read_topic(self.settings.bootstrap_servers, self.topic)]
+
+    def records(self) -> dict[tuple[int, int], bytes]:
+        """The reports topic's record values by (partition, offset)."""
+        records = read_records(self.settings.bootstrap_servers, self.topic)
+        return {(partition, offset): value for partition, offset, value in records}
 
 
 def make_keys(settings: Settings) -> dict[str, str]:

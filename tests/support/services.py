@@ -56,6 +56,11 @@ def running_module(
 
 def read_topic(bootstrap: str, topic: str, timeout_s: float = 10) -> list[bytes]:
     """Every record value of a topic, from the beginning to its current end."""
+    return [value for _, _, value in read_records(bootstrap, topic, timeout_s)]
+
+
+def read_records(bootstrap: str, topic: str, timeout_s: float = 10) -> list[tuple[int, int, bytes]]:
+    """Every record of a topic as (partition, offset, value), to its current end."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
@@ -65,13 +70,13 @@ def read_topic(bootstrap: str, topic: str, timeout_s: float = 10) -> list[bytes]
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
         end = consumer.end_offsets(tps)
-        values: list[bytes] = []
+        values: list[tuple[int, int, bytes]] = []
         deadline = time.monotonic() + timeout_s
         while any(consumer.position(tp) < end[tp] for tp in tps):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"could not read {topic} to its end")
             for records in consumer.poll(timeout_ms=500).values():
-                values.extend(r.value for r in records)
+                values.extend((r.partition, r.offset, r.value) for r in records)
         return values
     finally:
         consumer.close()

@@ -4,27 +4,41 @@ from __future__ import annotations
 
 import gc
 
-from services.ingest.ledger import Ledger, Verdict
+from services.ingest.ledger import Entry, Ledger, Receipt, Verdict
+
+
+def _hash(text: str) -> str:
+    return text.encode().hex().ljust(64, "0")
+
+
+def _entry(report_id: str, revision: int, content: str, org: str, offset: int = 0) -> Entry:
+    return Entry(report_id, revision, _hash(content), org, Receipt(b"\x07" * 32, 1, offset))
 
 
 def test_verdicts_follow_ownership_then_revision_identity() -> None:
     ledger = Ledger()
-    assert ledger.judge("r-1", 1, "h1", "sarc") is Verdict.NEW
-    ledger.record("r-1", 1, "h1", "sarc")
-    assert ledger.judge("r-1", 1, "h1", "sarc") is Verdict.DUPLICATE
-    assert ledger.judge("r-1", 1, "h2", "sarc") is Verdict.CONFLICT
-    assert ledger.judge("r-1", 2, "h2", "sarc") is Verdict.NEW
-    assert ledger.judge("r-1", 2, "h2", "wfp") is Verdict.FOREIGN
-    assert ledger.judge("r-11", 1, "h1", "wfp") is Verdict.NEW  # no prefix confusion
+    h1, h2 = _hash("h1"), _hash("h2")
+    assert ledger.judge("r-1", 1, h1, "sarc") is Verdict.NEW
+    ledger.record(_entry("r-1", 1, "h1", "sarc"))
+    assert ledger.judge("r-1", 1, h1, "sarc") is Verdict.DUPLICATE
+    assert ledger.judge("r-1", 1, h2, "sarc") is Verdict.CONFLICT
+    assert ledger.judge("r-1", 2, h2, "sarc") is Verdict.NEW
+    assert ledger.judge("r-1", 2, h2, "wfp") is Verdict.FOREIGN
+    assert ledger.judge("r-11", 1, h1, "wfp") is Verdict.NEW  # no prefix confusion
 
 
 def test_first_write_of_a_revision_and_first_owner_stay() -> None:
     ledger = Ledger()
-    ledger.record_many([("r-1", 1, "h1", "sarc"), ("r-1", 1, "h9", "wfp"), ("r-1", 2, "h2", "wfp")])
+    ledger.record_many(
+        [_entry("r-1", 1, "h1", "sarc", 5), _entry("r-1", 1, "h9", "wfp", 6),
+         _entry("r-1", 2, "h2", "wfp", 7)]
+    )  # fmt: skip
     assert len(ledger) == 1
-    assert ledger.judge("r-1", 1, "h1", "sarc") is Verdict.DUPLICATE
-    assert ledger.judge("r-1", 2, "h2", "sarc") is Verdict.DUPLICATE
-    assert ledger.judge("r-1", 1, "h1", "wfp") is Verdict.FOREIGN
+    assert ledger.judge("r-1", 1, _hash("h1"), "sarc") is Verdict.DUPLICATE
+    assert ledger.judge("r-1", 2, _hash("h2"), "sarc") is Verdict.DUPLICATE
+    assert ledger.judge("r-1", 1, _hash("h1"), "wfp") is Verdict.FOREIGN
+    assert ledger.receipt("r-1", 1) == Receipt(b"\x07" * 32, 1, 5)  # the first write's
+    assert ledger.receipt("r-1", 3) is None
 
 
 def test_remembered_reports_add_nothing_for_the_garbage_collector_to_walk() -> None:
@@ -33,6 +47,9 @@ def test_remembered_reports_add_nothing_for_the_garbage_collector_to_walk() -> N
     ledger = Ledger()
     gc.collect()
     before = len(gc.get_objects())
-    ledger.record_many((f"r-{i}", 1 + i % 3, f"{i:064x}", "sarc") for i in range(20_000))
+    ledger.record_many(
+        Entry(f"r-{i}", 1 + i % 3, f"{i:064x}", "sarc", Receipt(b"\x01" * 32, 0, i))
+        for i in range(20_000)
+    )
     gc.collect()
     assert len(gc.get_objects()) - before < 100

@@ -24,16 +24,21 @@ from typing import Any
 import orjson
 import structlog
 from kafka import TopicPartition
+from kafka.errors import KafkaError
 
 from core.errors import Unavailable
 from core.kafka import admin_client, durable_producer, ensure_topics, plain_consumer
 from core.kafka_access import Cluster
+from core.merkle import EMPTY_ROOT
 from schemas.log import SignedHead
 from services.store.database import Database
 from services.store.log.signer import HeadSigner
 from services.store.log.tree import MerkleTree
 
 log = structlog.get_logger("store.log")
+
+Prepared = tuple[dict[str, int], dict[str, int], list[tuple[int, int]], list[bytes]]
+"""(previous offsets, offsets, positions, leaf hashes) of a head built here."""
 
 LEAVES_SQL = """
 SELECT kafka_partition, kafka_offset, leaf_hash FROM log_entries
@@ -81,6 +86,9 @@ class LogKeeper(threading.Thread):
         self._publish_lock = threading.Lock()
         self._stop_event = threading.Event()
         self._read_upto = 0  # next offset of the heads topic to read
+        self._sent = False  # this process has sent a head
+        self._next_check = 0.0  # when to ask again how far the sink has stored
+        self._prepared: Prepared | None = None  # the leaves of the head we just built
         self._producer: Any = None
         self.healthy = threading.Event()
         self.last_error: str | None = None
@@ -152,9 +160,13 @@ class LogKeeper(threading.Thread):
                     for record in records:
                         self._read(record.value, record.offset)
                 self._apply_pending()
-                self.healthy.set()
                 self.last_error = None
                 caught_up = consumer.position(tp) >= consumer.end_offsets([tp])[tp]
+                if self.signer and caught_up and self._read_upto == 0:
+                    self._publish_genesis()  # a new log: its first head is the empty tree
+                    continue
+                if caught_up:  # ready once the heads topic has been read to its end
+                    self.healthy.set()
                 if self.signer and caught_up and time.monotonic() >= next_publish:
                     self._publish()
                     next_publish = time.monotonic() + self.interval_s
@@ -176,6 +188,9 @@ class LogKeeper(threading.Thread):
         """Apply the heads read, in order, as far as the sink has stored their leaves."""
         if not self._pending:
             return
+        if self._pending[0].offsets and time.monotonic() < self._next_check:
+            return  # waiting for the sink (a rebuild): ask Kafka about once a second
+        self._next_check = time.monotonic() + 1.0
         stored = self.stored_offsets()
         with self._lock:
             while self._pending:
@@ -191,7 +206,11 @@ class LogKeeper(threading.Thread):
         if any(head.offsets.get(p, 0) < end for p, end in previous.items()):
             self._skip(head, "does not extend the previous head (lower offsets)")
             return
-        positions, leaves = self._leaves(previous, head.offsets)
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None and prepared[0] == previous and prepared[1] == head.offsets:
+            positions, leaves = prepared[2], prepared[3]  # our own head: fetched already
+        else:
+            positions, leaves = self._leaves(previous, head.offsets)
         size = self.tree.size
         if size + len(leaves) != head.tree_size:
             self._skip(head, f"covers {size + len(leaves)} leaves, says {head.tree_size}")
@@ -251,42 +270,69 @@ class LogKeeper(threading.Thread):
     def _publish(self) -> SignedHead | None:
         """Sign and send a head over everything stored beyond the last head (None when
         nothing is new). The tree grows when it is read back, like anyone else's head."""
-        assert self.signer is not None
         with self._publish_lock:
             stored = self.stored_offsets()
             with self._lock:
                 if self._pending:
                     return None  # not caught up with the heads topic: never fork
-                last = self._heads[-1] if self._heads else None
-                previous = last.offsets if last else {}
-                offsets = {str(p): o for p, o in stored.items()}
-                for p, o in previous.items():
-                    offsets[p] = max(offsets.get(p, 0), o)
-                offsets = {p: o for p, o in offsets.items() if o > 0}
-                if offsets == {p: o for p, o in previous.items() if o > 0}:
-                    return None
-                _, leaves = self._leaves(previous, offsets)
-                if not leaves:
-                    return None
-                size = self.tree.size
-                self.tree.extend(leaves)
-                root = self.tree.root(self.tree.size)
-                self.tree.truncate(size)
-            timestamp = max(int(time.time() * 1000), last.timestamp if last else 0)
-            tree_size = size + len(leaves)
-            head = SignedHead(
-                tree_size=tree_size,
-                root_hash=root.hex(),
-                timestamp=timestamp,
-                signature=self.signer.sign(tree_size, timestamp, root),
-                key_id=self.signer.key_id,
-                offsets=offsets,
-            )
-            if self._producer is None:
-                self._producer = durable_producer(self.cluster)
-            self._producer.send(self.heads_topic, orjson.dumps(head.model_dump())).get(30)
-            log.info("tree head published", tree_size=tree_size, root=head.root_hash)
+                head = self.build_head({str(p): o for p, o in stored.items()})
+            if head is None:
+                return None
+            self._send(head)
             return head
+
+    def _publish_genesis(self) -> None:
+        """Sign and send the empty tree's head (RFC 9162 allows one), so that a new log
+        answers /v1/log/head at once; never when this process has sent a head already."""
+        assert self.signer is not None
+        with self._publish_lock:
+            if self._sent:
+                return
+            self._send(self._signed(0, EMPTY_ROOT, {}, None))
+
+    def _send(self, head: SignedHead) -> None:
+        if self._producer is None:
+            self._producer = durable_producer(self.cluster)
+        self._producer.send(self.heads_topic, orjson.dumps(head.model_dump())).get(30)
+        self._sent = True
+        log.info("tree head published", tree_size=head.tree_size, root=head.root_hash)
+
+    def _signed(
+        self, tree_size: int, root: bytes, offsets: dict[str, int], last: SignedHead | None
+    ) -> SignedHead:
+        assert self.signer is not None
+        timestamp = max(int(time.time() * 1000), last.timestamp if last else 0)
+        return SignedHead(
+            tree_size=tree_size,
+            root_hash=root.hex(),
+            timestamp=timestamp,
+            signature=self.signer.sign(tree_size, timestamp, root),
+            key_id=self.signer.key_id,
+            offsets=offsets,
+        )
+
+    def build_head(self, stored: dict[str, int]) -> SignedHead | None:
+        """The signed head extending the last applied one up to the ``stored`` offsets
+        (None when that adds nothing). Call with the lock held; its leaves are kept for
+        when the head is read back."""
+        assert self.signer is not None
+        last = self._heads[-1] if self._heads else None
+        previous = last.offsets if last else {}
+        offsets = dict(stored)
+        for p, o in previous.items():
+            offsets[p] = max(offsets.get(p, 0), o)
+        offsets = {p: o for p, o in offsets.items() if o > 0}
+        if offsets == {p: o for p, o in previous.items() if o > 0}:
+            return None
+        positions, leaves = self._leaves(previous, offsets)
+        if not leaves:
+            return None
+        size = self.tree.size
+        self.tree.extend(leaves)
+        root = self.tree.root(self.tree.size)
+        self.tree.truncate(size)
+        self._prepared = (previous, offsets, positions, leaves)
+        return self._signed(size + len(leaves), root, offsets, last)
 
     def publish_now(self, timeout_s: float = 30.0) -> SignedHead | None:
         """A head covering every reports record the sink has stored now, once this store
@@ -298,7 +344,10 @@ class LogKeeper(threading.Thread):
             with self._lock:
                 pending = bool(self._pending)
             if not pending:
-                head = self._publish()
+                try:
+                    head = self._publish()
+                except KafkaError as exc:
+                    raise Unavailable(f"the tree head could not be published: {exc}") from None
                 if head is None:
                     return self.current_head()
                 break

@@ -7,7 +7,7 @@ import base64
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from core.errors import InvalidInput, NotFound, Unavailable
 from core.keys import ApiKey, Role
@@ -161,7 +161,7 @@ def entries(
     _key: Reader,
     start: Annotated[int, Query(ge=0)],
     end: Annotated[int, Query(ge=1)],
-) -> dict[str, Any]:
+) -> Response:
     """``[start, end)`` within the current head; at most 10,000 per answer, so ``end`` in
     the answer may be smaller than asked: ask again from there."""
     current = _head(st)
@@ -174,7 +174,7 @@ def entries(
         )
     end = min(end, start + MAX_ENTRIES)
     rows = st.log.entries(start, end)
-    return {
+    body = {
         "start": start,
         "end": end,
         "tree_size": current.tree_size,
@@ -187,4 +187,5 @@ def entries(
             }
             for i, (p, o, entry) in enumerate(rows)
         ],
-    }
+    }  # written directly: validating 10,000 entries per page again took most of its time
+    return Response(orjson.dumps(body), media_type="application/json")

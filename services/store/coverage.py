@@ -1,0 +1,101 @@
+"""Coverage (CONTRACT 9): who reported from each area in a week, so "no reports" is told
+apart from "no violations". An area is monitored in a week when any organisation's
+current field report (violation, delivery or access request, not retracted) occurred
+there that week; its ``last_report_at`` is the latest such report's event time up to the
+week's end, which for an unmonitored area says since when it has been silent."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel
+
+from core.keys import ApiKey
+from core.openapi import AUTHENTICATED, problems
+from schemas import FIELD_KINDS
+from schemas.reference import areas
+from schemas.weeks import week_bounds
+from services.store.database import Database
+from services.store.params import check_area, check_week
+from services.store.state import StoreState, state
+
+COVERAGE = """
+SELECT area,
+       uniqExactIf(org, week = {week:String}) AS reporting_orgs,
+       countIf(week = {week:String}) AS reports,
+       maxIf(occurred_at, occurred_at < {end:DateTime64(3, 'UTC')}) AS last_report_at,
+       countIf(occurred_at < {end:DateTime64(3, 'UTC')}) AS reports_before_end
+FROM canonical_reports FINAL
+WHERE kind IN {kinds:Array(String)} AND NOT retracted
+  AND ({area:String} = '' OR area = {area:String})
+GROUP BY area
+"""
+
+
+class CoverageRow(BaseModel):
+    area: str
+    reporting_orgs: int
+    """Organisations with at least one current field report from the area that week."""
+    reports: int
+    last_report_at: datetime | None
+    """The latest event time of a current field report from the area up to the week's end."""
+    monitored: bool
+
+
+class Coverage(BaseModel):
+    week: str
+    rows: list[CoverageRow]
+
+
+def _utc(moment: datetime) -> datetime:
+    """ClickHouse hands back naive UTC datetimes."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def coverage(db: Database, week: str, area: str = "") -> list[CoverageRow]:
+    """One row per area of the reference data (or the one asked for), in code order."""
+    _, end = week_bounds(week)
+    found = {
+        row["area"]: row
+        for row in db.rows(COVERAGE, week=week, end=end, kinds=sorted(FIELD_KINDS), area=area)
+    }
+    rows = []
+    for code in sorted(areas()) if not area else [area]:
+        row: dict[str, Any] = found.get(code, {})
+        reports = int(row.get("reports", 0))
+        last = _utc(row["last_report_at"]) if row.get("reports_before_end") else None
+        rows.append(
+            CoverageRow(
+                area=code,
+                reporting_orgs=int(row.get("reporting_orgs", 0)),
+                reports=reports,
+                last_report_at=last,
+                monitored=reports > 0,
+            )
+        )
+    return rows
+
+
+router = APIRouter()
+
+
+def _reader(request: Request) -> ApiKey:
+    return state(request).auth_reader(request)
+
+
+@router.get(
+    "/v1/metrics/coverage",
+    summary="Who reported from each area in a week (no reports is not no violations)",
+    response_model=Coverage,
+    responses=problems(*AUTHENTICATED, 403, 422),
+)
+def coverage_route(
+    st: Annotated[StoreState, Depends(state)],
+    _key: Annotated[ApiKey, Depends(_reader)],
+    week: str,
+    area: str | None = None,
+) -> Coverage:
+    checked = check_week(week)
+    return Coverage(week=checked, rows=coverage(st.db, checked, check_area(area)))
