@@ -46,7 +46,7 @@ CELL_KEYS: Final[tuple[str, ...]] = tuple(
 # (report_id, revision): the owner's first one. Later copies are duplicates or conflicts.
 _LOG_ORDER = "(kafka_partition, kafka_offset)"
 _CURRENT_FIRST = "(-toInt64(revision), kafka_partition, kafka_offset)"
-_CURRENT_COLUMNS = ("revision", "kind", "occurred_at", "received_at", "area", "retracted",
+CURRENT_COLUMNS = ("revision", "kind", "occurred_at", "received_at", "area", "retracted",
                     "report_json")  # fmt: skip
 
 # The fold (CONTRACT sections 2 and 6) and the classification, as common table
@@ -67,16 +67,16 @@ received AS (
 ),
 current AS (
     SELECT report_id, any(owner) AS owned_by,
-           argMin(tuple({", ".join(_CURRENT_COLUMNS)}), {_CURRENT_FIRST}) AS top
+           argMin(tuple({", ".join(CURRENT_COLUMNS)}), {_CURRENT_FIRST}) AS top
     FROM received
     WHERE org = owner
     GROUP BY report_id
 ),
 live AS (
     SELECT report_id, owned_by AS org,
-           {", ".join(f"top.{i} AS {c}" for i, c in enumerate(_CURRENT_COLUMNS, 1))}
+           {", ".join(f"top.{i} AS {c}" for i, c in enumerate(CURRENT_COLUMNS, 1))}
     FROM current
-    WHERE NOT top.{_CURRENT_COLUMNS.index("retracted") + 1}
+    WHERE NOT top.{CURRENT_COLUMNS.index("retracted") + 1}
 ),
 verdicts AS (
     SELECT JSONExtractString(report_json, 'subject') AS subject,

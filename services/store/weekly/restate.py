@@ -72,7 +72,7 @@ known AS (
     GROUP BY report_id
 )
 SELECT c.report_id AS report_id,
-       c.top.{rc._CURRENT_COLUMNS.index("retracted") + 1} AS retracted,
+       c.top.{rc.CURRENT_COLUMNS.index("retracted") + 1} AS retracted,
        k.known AS known
 FROM current AS c
 LEFT JOIN known AS k ON k.report_id = c.report_id
