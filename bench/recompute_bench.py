@@ -28,6 +28,7 @@ from schemas import area_list, party_list
 from schemas.figures import FIGURE_SETS
 from services.store import recompute as rc
 from services.store.database import Database
+from services.store.derived import snapshot_table
 from services.store.rows import TABLES
 
 FIRST = "2015-01-05 00:00:00"
@@ -132,7 +133,7 @@ def load(db: Database, revisions: int) -> dict[str, float]:
     db.client.command(LOAD_CANONICAL, parameters=rc.parameters(None, None))
     recounted = rc.recompute(db)
     for figures in FIGURE_SETS:
-        table = rc.SNAPSHOT_TABLES[figures.name]
+        table = snapshot_table(figures)
         columns = TABLES[table]
         rows = [[row.get(c, 1) for c in columns] for row in recounted[figures.name]]
         db.insert(table, rows, columns)

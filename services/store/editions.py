@@ -26,7 +26,7 @@ from core.errors import NotFound, Unavailable
 from core.kafka import durable_producer
 from schemas.editions import EditionRecord, EditionSummary
 from schemas.log import SignedHead
-from schemas.weekly_report import EditionStamp, WeeklyReport
+from schemas.weekly_report import EditionStamp, Restatement, WeeklyReport
 from services.store.database import Database
 from services.store.rows import TABLES, edition_row
 from services.store.weekly.assemble import Against
@@ -95,7 +95,45 @@ def position(record: EditionRecord) -> dict[int, int]:
     return {int(p): int(o) for p, o in record.log_position.items()}
 
 
-def current_report(db: Database, week: str, now: datetime | None = None) -> WeeklyReport:
+STORED = """
+SELECT kafka_partition AS partition, max(kafka_offset) AS last
+FROM raw_reports
+GROUP BY kafka_partition
+ORDER BY partition
+"""
+
+
+class Restated:
+    """The restatements of each week against its latest edition, reused while the store
+    holds the same reports records: they are three raw-log folds (seconds at a million
+    records), and the dashboard asks for the current report on every view. The records
+    stored only grow (the sink appends; a rebuild refills the same ones), so the highest
+    stored offset per partition says whether anything could have changed."""
+
+    LIMIT = 64
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._found: dict[tuple[str, int], tuple[tuple[Any, ...], list[Restatement]]] = {}
+
+    def get(self, db: Database, week: str, latest: EditionRecord) -> list[Restatement]:
+        stored = tuple((int(r["partition"]), int(r["last"])) for r in db.rows(STORED))
+        key = (week, latest.edition)
+        with self._lock:
+            hit = self._found.get(key)
+        if hit is not None and hit[0] == stored:
+            return hit[1]
+        found = restatements(db, week, position(latest))
+        with self._lock:
+            if len(self._found) >= self.LIMIT:
+                self._found.pop(next(iter(self._found)))
+            self._found[key] = (stored, found)
+        return found
+
+
+def current_report(
+    db: Database, week: str, now: datetime | None = None, restated: Restated | None = None
+) -> WeeklyReport:
     """The week's current report; with editions, its restatements against the latest and
     its data quality counted against it."""
     published = editions(db, week)
@@ -104,9 +142,8 @@ def current_report(db: Database, week: str, now: datetime | None = None) -> Week
     latest = published[-1]
     cut = position(latest)
     report = assemble(db, week, now, against=Against(latest.edition, latest.published_at, cut))
-    return report.model_copy(
-        update={"restated_against": latest.edition, "restatements": restatements(db, week, cut)}
-    )
+    found = (restated or Restated()).get(db, week, latest)
+    return report.model_copy(update={"restated_against": latest.edition, "restatements": found})
 
 
 def freeze(db: Database, week: str, number: int, pin: Pin, at: datetime) -> EditionRecord:

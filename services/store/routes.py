@@ -127,7 +127,7 @@ def weekly_report(
         moment = check_time("as_of", as_of)
         body = render(assemble_weekly_report(st.db, checked, as_of=moment), fmt)
     else:
-        body = render(editions.current_report(st.db, checked), fmt)
+        body = render(editions.current_report(st.db, checked, restated=st.restated), fmt)
     if fmt.name == "html":
         headers["Content-Security-Policy"] = html_policy(body)
         headers["X-Content-Type-Options"] = "nosniff"

@@ -16,7 +16,7 @@ from core.limits import RateLimiter
 from core.settings import Settings
 from schemas import group_names, log_heads_topic, topic_names
 from services.store.database import Database
-from services.store.editions import Publisher, edition_producer, pinned_head
+from services.store.editions import Publisher, Restated, edition_producer, pinned_head
 from services.store.freshness import PipelineCollector
 from services.store.log.keeper import LogKeeper
 from services.store.log.signer import load_or_create
@@ -80,6 +80,7 @@ class StoreState:
             edition_producer(kafka_access(settings)),
             lambda: pinned_head(self.log),
         )
+        self.restated = Restated()
         self.schedule = (  # one process runs it: the one that signs tree heads
             Schedule(self.editions, Slot.parse(settings.edition_schedule))
             if settings.edition_schedule and settings.log_publisher

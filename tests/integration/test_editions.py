@@ -202,6 +202,20 @@ def test_a_second_edition_counts_its_data_quality_against_the_first(
         assert api.edition(1, fmt) == first["bytes"][fmt]
 
 
+def test_restatements_follow_records_stored_after_they_were_computed(
+    api: Api, running: seed.InProcessStore, first: dict[str, Any]
+) -> None:
+    """The current report's restatements are reused while nothing new is stored, and
+    counted again once something is (edition 2 has none yet: computed and kept above)."""
+    assert api.report()["restatements"] == []
+    later = seed.envelope("late-w9-2", 1, "03-03", "03-28", area="madaya", killed=0, injured=0)
+    seed.publish_records(running.settings.kafka_bootstrap, running.names, envelopes=[later])
+    seed.wait_stored(running.settings.kafka_bootstrap, running.settings.topic_prefix)
+    assert _restated(api.report()) == {
+        ("violations", "madaya", "gos"): (2, 3, [("late-w9-2", "late")]),
+    }
+
+
 # -- as of -----------------------------------------------------------------------------------
 def test_as_of_before_a_late_designation_gives_the_figures_without_it(
     api: Api, first: dict[str, Any]
