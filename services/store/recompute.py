@@ -9,7 +9,9 @@ and of the week (``schemas.weeks``). ``as_of`` restricts it to the records recei
 then: what was known at that moment, designations and verifications included.
 
 One pass: the fold, the classification and one grouped aggregate per query, for every
-week at once; no per-week or per-report loop.
+week at once; no per-week or per-report loop. Asked for one week, the fold reads only the
+reports with a record in that week, and every verification and designation (whatever
+could place a report there or classify it), each with all its records, so it is exact.
 """
 
 from __future__ import annotations
@@ -64,6 +66,10 @@ received AS (
            OR kafka_offset < arrayElement({{cut_offsets:Array(UInt64)}},
                                           indexOf({{cut_partitions:Array(UInt32)}},
                                                   kafka_partition)))
+      AND ({{week:String}} = '' OR report_id IN (
+          SELECT report_id FROM raw_reports
+          WHERE kind IN ({{verification_kind:String}}, {{designation_kind:String}})
+             OR {iso_week_sql("occurred_at")} = {{week:String}}))
 ),
 current AS (
     SELECT report_id, any(owner) AS owned_by,
