@@ -210,6 +210,11 @@ class WeeklyReport(_Out):
     edition: EditionStamp | None = Field(
         default=None, description="Set in a published edition (GET ...?edition=N)."
     )
+    log_head: dict[str, Any] | None = Field(
+        default=None,
+        description="In an edition: the signed tree head it pins (CONTRACT 8), the same as "
+        "edition.log_head, at the top level where `truce audit` reads it.",
+    )
     as_of: datetime | None = Field(
         default=None,
         description="Set when recomputed from the revisions received up to then (?as_of=).",

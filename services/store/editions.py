@@ -157,7 +157,7 @@ def freeze(db: Database, week: str, number: int, pin: Pin, at: datetime) -> Edit
     where = {str(p): o for p, o in sorted(pin.offsets.items())}
     stamp = EditionStamp(edition=number, published_at=at, log_head=pin.log_head,
                          log_position=where)  # fmt: skip
-    report = report.model_copy(update={"edition": stamp})
+    report = report.model_copy(update={"edition": stamp, "log_head": pin.log_head})
     renderings = {name: render(report, fmt) for name, fmt in FORMATS.items()}
     return EditionRecord(
         week=week, edition=number, published_at=at, log_head=pin.log_head,

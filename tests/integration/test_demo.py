@@ -161,6 +161,8 @@ def test_demo_then_rebuild(demo_settings: Settings, tmp_path: Path) -> None:
         assert [e["edition"] for e in editions["2016-W08"]] == [1]
         assert [e["edition"] for e in editions["2016-W09"]] == [1]
         frozen = edition_bytes(demo_settings)
+        audited = truce(demo_settings, "audit", "--week", "2016-W09", "--edition", "1")
+        assert audited.returncode == 0, audited.stdout + audited.stderr
         assert (
             json.loads(frozen["json"])["edition"]["log_head"] == editions["2016-W09"][0]["log_head"]
         )

@@ -27,6 +27,8 @@ from services.store.state import StoreState
 from tests.conftest import isolated_settings
 from tests.support import store_seed as seed
 from tests.support.problems import assert_problem
+from truce_audit.cli import main as audit_main
+from truce_audit.heads import AuditFailure
 
 pytestmark = pytest.mark.integration
 
@@ -114,7 +116,7 @@ def test_an_edition_is_the_report_as_it_was(first: dict[str, Any]) -> None:
     stamp = frozen["edition"]
     assert stamp["edition"] == 1
     assert stamp["published_at"] == first["published_at"]
-    assert stamp["log_head"] == first["log_head"]
+    assert stamp["log_head"] == first["log_head"] == frozen["log_head"]  # truce audit reads it
     assert sum(stamp["log_position"].values()) == len(seed.ENVELOPES)
     assert frozen["generated_at"] == first["published_at"]
     assert frozen["restatements"] == []
@@ -214,6 +216,23 @@ def test_restatements_follow_records_stored_after_they_were_computed(
     assert _restated(api.report()) == {
         ("violations", "madaya", "gos"): (2, 3, [("late-w9-2", "late")]),
     }
+
+
+def test_truce_audit_recounts_both_editions_from_the_log_entries(
+    api: Api, first: dict[str, Any]
+) -> None:
+    """CONTRACT 8 against real editions: the signature, the root and every figure of each
+    edition recounted from the entries its pinned head covers (the late records after
+    edition 1 are past its head, so they are not counted for it)."""
+
+    def fetch(path: str, query: dict[str, Any]) -> Any:
+        answer = api.get(path, **query)
+        if answer.status_code != 200:
+            raise AuditFailure(f"GET {path} answered {answer.status_code}: {answer.text}")
+        return answer.json()
+
+    for number in ("1", "2"):
+        assert audit_main(["--week", W09, "--edition", number], fetch=fetch) == 0, number
 
 
 # -- as of -----------------------------------------------------------------------------------
