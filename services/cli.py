@@ -376,6 +376,10 @@ def rebuild(
         _print_differences(
             "metrics that changed in the rebuild", result.differences, ("after", "before")
         )
+    if result.log_problem:
+        raise RebuildError(
+            result.log_problem, hint="the log-heads topic and the reports topic must be intact"
+        )
     if result.differences or not result.verified:
         raise RebuildError(
             "the rebuilt metrics differ from those before"
@@ -384,6 +388,7 @@ def rebuild(
             hint="`truce verify` lists them; the logs are under $TRUCE_HOME/logs",
         )
     out.print("[green]every metric equals what it was before, and truce verify agrees[/]")
+    out.print("[green]the log's signed tree head from before the rebuild is reproduced[/]")
 
 
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)

@@ -32,6 +32,7 @@ from core.kafka import (
     topic_size,
 )
 from core.kafka_access import kafka_access
+from core.merkle import verify_consistency
 from core.settings import Settings
 from schemas import group_names, topic_names
 from services.published import Difference, MetricsSet, QueryClient, compare, fetch_published
@@ -56,6 +57,8 @@ class RebuildResult:
     differences: list[Difference]
     verified: bool
     workers: int
+    log_problem: str | None = None
+    """Why the rebuilt store's tree does not reproduce the head signed before (None: it does)."""
 
     @property
     def rate(self) -> float:
@@ -77,6 +80,51 @@ def derived_topics(settings: Settings, existing: list[str]) -> list[str]:
         names.deadletter,
     }
     return sorted(t for t in existing if t in outputs or t.startswith(f"{app_id}-"))
+
+
+def _log_head(settings: Settings) -> dict[str, Any] | None:
+    """The signed tree head the store serves now (None when it serves none)."""
+    client = QueryClient(settings.query_url, operator_key(settings))
+    try:
+        return dict(client.json("/v1/log/head"))
+    except TruceError:
+        return None
+    finally:
+        client.close()
+
+
+def _log_kept(settings: Settings, before: dict[str, Any] | None, timeout_s: float) -> str | None:
+    """None when the rebuilt store has re-derived the head signed before the rebuild: its
+    tree of that size has the same root, and its current head extends it (RFC 9162
+    consistency proof); otherwise why not."""
+    if before is None or not before["tree_size"]:
+        return None
+    size = int(before["tree_size"])
+    deadline = time.monotonic() + timeout_s
+    client = QueryClient(settings.query_url, operator_key(settings))
+    try:
+        while True:
+            try:
+                head = client.json("/v1/log/head")
+            except TruceError:  # 503 while the store re-reads the heads
+                head = None
+            if head is not None and int(head["tree_size"]) >= size:
+                break
+            if time.monotonic() > deadline:
+                return f"the rebuilt store did not re-derive the signed head of {size} leaves"
+            time.sleep(0.5)
+        proof = client.json("/v1/log/proof/consistency", first=str(size),
+                            second=str(head["tree_size"]))  # fmt: skip
+    finally:
+        client.close()
+    if proof["first_root"] != before["root_hash"]:
+        return f"the rebuilt tree of {size} leaves has another root than the head signed before"
+    path = [bytes.fromhex(h) for h in proof["consistency_path"]]
+    second = int(head["tree_size"])
+    if not verify_consistency(size, second, bytes.fromhex(before["root_hash"]),
+                              bytes.fromhex(head["root_hash"]), path):  # fmt: skip
+        return f"the rebuilt log's head of {second} leaves does not extend the one of {size}"
+    return None
 
 
 def _snapshot(settings: Settings) -> MetricsSet:
@@ -207,9 +255,10 @@ def _replay(
     on_phase: Callable[[str], None],
     on_replayed: Callable[[int, int], None],
     timeout_s: float,
-) -> tuple[float, int, dict[str, Any], MetricsSet]:
+    log_before: dict[str, Any] | None = None,
+) -> tuple[float, int, dict[str, Any], MetricsSet, str | None]:
     """Reset, replay with the stream workers and the store, check: (seconds, reports, the
-    verdict of `truce verify`, the metrics after)."""
+    verdict of `truce verify`, the metrics after, what differs in the log's heads)."""
     on_phase("dropping the stream state, derived topics and ClickHouse tables")
     _reset(settings)
     on_phase("starting the stream workers and the store on empty projections")
@@ -226,8 +275,9 @@ def _replay(
 
     control.wait_until_idle(settings, timeout_s, on_poll=polled, poll_s=0.5, groups=REPLAYED)
     seconds = time.monotonic() - started
-    on_phase("checking: truce verify, and the metrics against those before")
-    return seconds, total, reconcile(settings, None), _snapshot(settings)
+    on_phase("checking: truce verify, the metrics and the log's signed head against before")
+    log_problem = _log_kept(settings, log_before, timeout_s=120.0)
+    return seconds, total, reconcile(settings, None), _snapshot(settings), log_problem
 
 
 def rebuild(
@@ -254,12 +304,13 @@ def rebuild(
         control.wait_until_idle(settings, timeout_s)
         on_phase("reading the current metrics")
         before = _snapshot(settings)
+        log_before = _log_head(settings)
         on_phase("stopping the services")
         control.stop_stack(settings)
         with _broker_only(settings):
             try:
-                seconds, total, verdict, after = _replay(
-                    settings, workers, on_phase, on_replayed, timeout_s
+                seconds, total, verdict, after, log_problem = _replay(
+                    settings, workers, on_phase, on_replayed, timeout_s, log_before
                 )
             finally:
                 control.stop_stack(settings)  # the services, before their broker
@@ -274,6 +325,7 @@ def rebuild(
             differences=compare(after, before),
             verified=bool(verdict["ok"]),
             workers=workers,
+            log_problem=log_problem,
         )
     except BaseException:
         control.stop_stack(settings)  # never leave a half-rebuilt stack running

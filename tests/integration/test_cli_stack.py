@@ -8,12 +8,16 @@ import random
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from core.keys import KeyStore, Role
+from core.settings import Settings
+from services.verify import operator_key
 from tests.conftest import isolated_settings, settings_env
 from tests.support.scenario import partner_reports
 
@@ -154,7 +158,7 @@ def test_rebuild_on_the_stacks_own_broker(tmp_path: Path) -> None:
     """The embedded default: the broker is one of the stack's processes, so it is down
     whenever the stack is, and rebuild must run it itself for its topic changes. Two
     stream workers share the partitions and the state directory, before and after."""
-    settings = isolated_settings(tmp_path / "home", streams_workers=2)
+    settings = isolated_settings(tmp_path / "home", streams_workers=2, log_head_interval_s=1.0)
     env = settings_env(settings)
     partner = KeyStore(settings).create("sarc-1", Role.PARTNER, "sarc")
     reports = partner_reports(random.Random(11), 40, "rb")
@@ -166,6 +170,7 @@ def test_rebuild_on_the_stacks_own_broker(tmp_path: Path) -> None:
             headers={"Authorization": f"Bearer {partner}"}, timeout=60,
         )  # fmt: skip
         assert posted.status_code == 202, posted.text
+        head = _head_over(settings, posted.json()["accepted"])  # signed within a second
         rebuilt = truce(env, "rebuild", timeout=600)
         assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
         accepted = posted.json()["accepted"]
@@ -174,6 +179,21 @@ def test_rebuild_on_the_stacks_own_broker(tmp_path: Path) -> None:
         status = json.loads(truce(env, "status", "--json").stdout)
         assert status["ready"] is True  # it was running before, so it runs again
         assert status["processes"]["streams-2"]["ready"] is True
+        assert "the log's signed tree head from before the rebuild is reproduced" in rebuilt.stdout
+        assert _head_over(settings, head["tree_size"]) == head  # nothing new: the same head
     finally:
         stopped = truce(env, "down")
     assert stopped.returncode == 0, stopped.stderr
+
+
+def _head_over(settings: Settings, leaves: int, timeout_s: float = 60) -> dict[str, Any]:
+    """The store's signed tree head once it covers ``leaves`` leaves."""
+    headers = {"Authorization": f"Bearer {operator_key(settings)}"}
+    deadline = time.monotonic() + timeout_s
+    while True:
+        answer = httpx.get(f"{settings.query_url}/v1/log/head", headers=headers, timeout=10)
+        if answer.status_code == 200 and answer.json()["tree_size"] >= leaves:
+            head: dict[str, Any] = answer.json()
+            return head
+        assert time.monotonic() < deadline, f"no head over {leaves} leaves: {answer.text}"
+        time.sleep(0.5)

@@ -34,6 +34,7 @@ from services.store.app import create_app
 from services.store.database import Database
 from services.store.state import StoreState
 from tests.conftest import isolated_settings
+from tests.support.ingest import Ingest, violation
 from tests.support.pipeline import run
 from tests.support.raw_log import DESIGNATED, raw_logs
 from tests.support.services import running_module, service_env
@@ -428,3 +429,33 @@ def another_log_key() -> dict[str, Any]:
     from services.store.log.signer import HeadSigner
 
     return HeadSigner(Ed25519PrivateKey.generate()).public().model_dump()
+
+
+def test_an_ingest_receipt_is_proved_in_the_tree(ingest: Ingest, clickhouse_root: str) -> None:
+    """The receipt in ingest's 202 names the leaf the store puts in its tree: the same
+    leaf hash at the same partition and offset, with an inclusion proof to a signed root."""
+    reports = [violation(), violation(area="daraya")]
+    answer = ingest.post("/v1/reports/batch", "sarc", json={"reports": reports})
+    assert answer.status_code == 202, answer.text
+    receipts = [r["receipt"] for r in answer.json()["results"]]
+    dsn = with_database(clickhouse_root, f"merkle_{uuid.uuid4().hex[:12]}")
+    settings = ingest.settings.model_copy(
+        update={"clickhouse_dsn": dsn, "log_head_interval_s": 3600.0}
+    )
+    try:
+        with store_on(settings) as (client, store):
+            head = store.log.publish_now()
+            assert head is not None
+            api = Running(client, ingest.keys, settings, store, topic_names(settings.topic_prefix))
+            size = head.tree_size
+            entries = api.get("/v1/log/entries", start=0, end=size).json()["entries"]
+            placed = {(e["partition"], e["offset"]): e["leaf_input"] for e in entries}
+            for receipt in receipts:
+                value = base64.b64decode(placed[(receipt["partition"], receipt["offset"])])
+                assert leaf_hash(value).hex() == receipt["leaf_hash"]
+                assert audit_main(["receipt", receipt["leaf_hash"]], fetch=api.fetch("sarc")) == 0
+                assert audit_main(["receipt", receipt["leaf_hash"]], fetch=api.fetch("wfp")) == 1
+    finally:
+        database = Database(dsn)
+        database.client.command(f"DROP DATABASE IF EXISTS `{dsn_database(dsn)}`")
+        database.close()

@@ -273,7 +273,7 @@ class LogKeeper(threading.Thread):
         with self._publish_lock:
             stored = self.stored_offsets()
             with self._lock:
-                if self._pending:
+                if self._pending or not self.healthy.is_set():
                     return None  # not caught up with the heads topic: never fork
                 head = self.build_head({str(p): o for p, o in stored.items()})
             if head is None:
@@ -340,6 +340,8 @@ class LogKeeper(threading.Thread):
         if self.signer is None:
             raise Unavailable("this store does not publish tree heads (TRUCE_LOG_PUBLISHER)")
         deadline = time.monotonic() + timeout_s
+        if not self.healthy.wait(timeout_s):  # every head so far read, or we could fork
+            raise Unavailable("the log keeper has not read the heads topic yet")
         while True:
             with self._lock:
                 pending = bool(self._pending)
