@@ -193,10 +193,11 @@ def test_topic_names_default_and_prefixed() -> None:
         "truce.alert-deliveries",
     )
     assert (plain.folded, plain.verdicts) == ("truce.folded", "truce.verdicts")
+    assert plain.editions == "truce.editions"
     prefixed = topic_names("t123.")
     assert prefixed.reports == "t123.truce.reports"
     assert all(name.startswith("t123.truce.") for name in prefixed.all())
-    assert len(set(plain.all())) == len(plain.all()) == 8
+    assert len(set(plain.all())) == len(plain.all()) == 9
 
 
 # -- property: any valid envelope survives the topic unchanged ---------------------------
