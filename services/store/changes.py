@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import heapq
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from core.errors import InvalidInput
-from core.keys import ApiKey, Role
+from core.keys import Role
 from core.openapi import AUTHENTICATED, problems
 from services.store.database import Database
-from services.store.state import StoreState, state
+from services.store.routes import Anyone, State, as_utc
 
 MAX_LIMIT = 1000
 _CURSOR = re.compile(r"^(\d{1,5}\.\d{1,19})(-\d{1,5}\.\d{1,19})*$")
@@ -97,9 +97,7 @@ def changes(db: Database, starts: dict[int, int], org: str, limit: int) -> Chang
                 revision=row["revision"],
                 kind=row["kind"],
                 org=row["org"],
-                received_at=row["received_at"].replace(tzinfo=UTC)
-                if row["received_at"].tzinfo is None
-                else row["received_at"],
+                received_at=as_utc(row["received_at"]),
                 retracted=row["retracted"],
                 partition=row["kafka_partition"],
                 offset=row["kafka_offset"],
@@ -114,10 +112,6 @@ def changes(db: Database, starts: dict[int, int], org: str, limit: int) -> Chang
 router = APIRouter()
 
 
-def _anyone(request: Request) -> ApiKey:
-    return state(request).auth_any(request)
-
-
 @router.get(
     "/v1/changes",
     summary="Every accepted revision after a cursor, in log order (a sync feed)",
@@ -125,8 +119,8 @@ def _anyone(request: Request) -> ApiKey:
     responses=problems(*AUTHENTICATED, 422),
 )
 def changes_route(
-    st: Annotated[StoreState, Depends(state)],
-    key: Annotated[ApiKey, Depends(_anyone)],
+    st: State,
+    key: Anyone,
     after: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 500,
 ) -> Changes:

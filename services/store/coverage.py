@@ -6,20 +6,19 @@ week's end, which for an unmonitored area says since when it has been silent."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from pydantic import BaseModel
 
-from core.keys import ApiKey
 from core.openapi import AUTHENTICATED, problems
 from schemas import FIELD_KINDS
 from schemas.reference import areas
 from schemas.weeks import week_bounds
 from services.store.database import Database
 from services.store.params import check_area, check_week
-from services.store.state import StoreState, state
+from services.store.routes import Reader, State, as_utc
 
 COVERAGE = """
 SELECT area,
@@ -49,11 +48,6 @@ class Coverage(BaseModel):
     rows: list[CoverageRow]
 
 
-def _utc(moment: datetime) -> datetime:
-    """ClickHouse hands back naive UTC datetimes."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def coverage(db: Database, week: str, area: str = "") -> list[CoverageRow]:
     """One row per area of the reference data (or the one asked for), in code order."""
     _, end = week_bounds(week)
@@ -65,7 +59,7 @@ def coverage(db: Database, week: str, area: str = "") -> list[CoverageRow]:
     for code in sorted(areas()) if not area else [area]:
         row: dict[str, Any] = found.get(code, {})
         reports = int(row.get("reports", 0))
-        last = _utc(row["last_report_at"]) if row.get("reports_before_end") else None
+        last = as_utc(row["last_report_at"]) if row.get("reports_before_end") else None
         rows.append(
             CoverageRow(
                 area=code,
@@ -81,10 +75,6 @@ def coverage(db: Database, week: str, area: str = "") -> list[CoverageRow]:
 router = APIRouter()
 
 
-def _reader(request: Request) -> ApiKey:
-    return state(request).auth_reader(request)
-
-
 @router.get(
     "/v1/metrics/coverage",
     summary="Who reported from each area in a week (no reports is not no violations)",
@@ -92,8 +82,8 @@ def _reader(request: Request) -> ApiKey:
     responses=problems(*AUTHENTICATED, 403, 422),
 )
 def coverage_route(
-    st: Annotated[StoreState, Depends(state)],
-    _key: Annotated[ApiKey, Depends(_reader)],
+    st: State,
+    _key: Reader,
     week: str,
     area: str | None = None,
 ) -> Coverage:

@@ -51,10 +51,14 @@ def _anyone(request: Request) -> ApiKey:
     return state(request).auth_any(request)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """ClickHouse hands back naive UTC datetimes."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def utc_text(moment: datetime) -> str:
-    """ClickHouse hands back naive UTC datetimes; answer RFC 3339 with an offset."""
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    """RFC 3339 with an offset."""
+    return as_utc(moment).astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 Reader = Annotated[ApiKey, Depends(_reader)]
