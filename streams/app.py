@@ -9,23 +9,21 @@ delivery would silently become at-most-once.
 from __future__ import annotations
 
 import asyncio
-import os
-import weakref
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import Any
 
 import faust
 import orjson
 import structlog
 from aiokafka.partitioner import murmur2
-from faust.streams import _current_event  # the only way to set faust's current event
 from faust.web import Request, Response, View
 
 from core.kafka import replication
 from core.kafka_access import kafka_access
 from core.settings import Settings
 from schemas import areas, group_names, parties, topic_names, upcast
+from streams.crash import crash as _crash
+from streams.faust_adapter import GuardedApp, app_producer, as_current_event, rewind_uncommitted
 from streams.logic.alerting import SpikeRules
 from streams.logic.packing import pack, unpack
 from streams.logic.records import Emit, encode, version_of
@@ -35,7 +33,6 @@ from streams.logic.stage2 import Stage2
 from streams.outbox import KafkaTransport, Outbox, Transport
 
 log = structlog.get_logger("streams")
-CRASH_EXIT_CODE = 70
 BATCH = 500
 PACKS_PER_BATCH = 16  # classify's batch: packs of up to ~80 placements each
 BATCH_WAIT_S = 0.05
@@ -55,37 +52,10 @@ ROCKSDB_OPTIONS = {
 }
 
 
-@contextmanager
-def _handling(event: Any) -> Iterator[None]:
-    """Make ``event`` faust's current event while it is handled.
-
-    ``take_events`` iterates the stream in a background task, so the agent's own task has
-    no current event, and faust refuses table writes without one (the changelog record
-    goes to the event's partition)."""
-    token = _current_event.set(weakref.ref(event))
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
-
-
-def _crash(where: str) -> None:
-    log.exception("record handling failed; stopping the worker so it is redelivered", agent=where)
-    os._exit(CRASH_EXIT_CODE)
-
-
-async def _rewind_uncommitted(consumer: Any, inputs: frozenset[str]) -> None:
-    """Rewind the assigned input partitions that have no committed offset to their start.
-
-    While a rebalance holds the flow, faust (0.15) drops what its fetcher delivers but
-    still moves its read position past it, and relies on seeking to the committed offsets
-    afterwards to read it again; a partition without a committed offset is not sought at
-    all (aiokafka seeks only to offsets above 0), so what was dropped there is never read:
-    the verdicts written to a frozen worker's partitions were lost after its failover."""
-    committed = await consumer.seek_to_committed()
-    for tp, offset in committed.items():
-        if tp.topic in inputs and not offset:
-            await consumer.seek(tp, 0)
+_handling = as_current_event
+"""``take_events`` iterates the stream in a background task, so the agent's own task has
+no current event, and faust refuses table writes without one (the changelog record goes
+to the event's partition)."""
 
 
 def create_app(settings: Settings, transport: Transport | None = None) -> faust.App:
@@ -95,7 +65,7 @@ def create_app(settings: Settings, transport: Transport | None = None) -> faust.
     kafka = kafka_access(settings)
     copies = replication(settings)
     min_isr = {"min.insync.replicas": str(copies.min_insync)}  # faust has no setting for it
-    app = faust.App(
+    app = GuardedApp(
         group_names(settings.topic_prefix).streams,
         broker=kafka.faust_broker(),
         broker_credentials=kafka.faust_credentials(),
@@ -152,8 +122,7 @@ def create_app(settings: Settings, transport: Transport | None = None) -> faust.
         return outbox.table(changelog)
 
     # one outbox per agent: each flushes what its own batch wrote
-    # faust keeps its aiokafka producer private; it is started before any agent runs
-    producer = app.producer._ensure_producer  # type: ignore[attr-defined]
+    producer = app_producer(app)  # started before any agent runs
     fold_box = Outbox(transport or KafkaTransport(producer))
     classify_box = Outbox(fold_box.transport)
     stage1 = Stage1(table("histories", fold_box), table("verifications", fold_box))
@@ -179,7 +148,7 @@ def create_app(settings: Settings, transport: Transport | None = None) -> faust.
     async def _partitions_changed(sender: Any, **_: Any) -> None:
         stage2.reset()  # the derived index covers the assigned partitions only
         deferred.clear()
-        await _rewind_uncommitted(app.consumer, inputs)
+        await rewind_uncommitted(app.consumer, inputs)
 
     async def send(outbox: Outbox, emits: Iterable[Emit], where: str) -> None:
         """Deliver a batch's table writes and outputs and wait for Kafka to have them all:

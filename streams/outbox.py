@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import weakref
 from collections import defaultdict
 from collections.abc import Callable, ItemsView, Iterator, MutableMapping
 from dataclasses import dataclass
@@ -23,8 +22,10 @@ from typing import Any, Protocol
 import orjson
 import rocksdict
 from aiokafka.partitioner import DefaultPartitioner
-from faust.streams import _current_event, current_event
+from faust.streams import current_event
 from faust.types import TP
+
+from streams.faust_adapter import as_current_event, keeps_bytes, partition_database, partitions_of
 
 Records = list[tuple[bytes | None, bytes | None]]
 Encoded = list[tuple[bytes, bytes | None]]  # a table's writes: a key, and None for a delete
@@ -51,8 +52,7 @@ class KafkaTransport:
         await self._track(producer, topic)
         if partition is not None:
             return await self._send(producer, topic, partition, records)
-        known = await producer.client._wait_on_metadata(topic)
-        every = sorted(known)
+        every = sorted(await partitions_of(producer, topic))
         by_partition: dict[int, Records] = defaultdict(list)
         for key, value in records:
             by_partition[self._partitioner(key, every, every)].append((key, value))
@@ -142,12 +142,13 @@ class BufferedTable(MutableMapping[str, Any]):
 
     @property
     def _rocksdb(self) -> bool:
-        return hasattr(self.table.data, "_db_for_partition")
+        return keeps_bytes(self.table)
 
     def _read(self, partition: int, key: str) -> Any:
         """One lookup in the partition's database (faust's own read looks a key up twice,
         once to test that it is there)."""
-        raw_value = self.table.data._db_for_partition(partition).get(encode(key))
+        database = partition_database(self.table, partition)
+        raw_value = None if database is None else database.get(encode(key))
         if raw_value is None:
             raise KeyError(key)
         return orjson.loads(raw_value)
@@ -254,22 +255,20 @@ class Outbox:
         """Write each key once to the table's store (as faust's ``Table.__setitem__`` does,
         without its changelog send; on RocksDB as one write batch of the changelog's bytes)."""
         store = table.data
-        if hasattr(store, "_db_for_partition"):  # RocksDB keeps bytes
+        database = partition_database(table, partition)
+        if database is not None:  # RocksDB keeps bytes
             batch = rocksdict.WriteBatch(raw_mode=True)
             for raw_key, raw_value in records:
                 if raw_value is None:
                     batch.delete(raw_key)
                 else:
                     batch.put(raw_key, raw_value)
-            store._db_for_partition(partition).write(batch)
+            database.write(batch)
             return
         stand_in = _PartitionEvent(_PartitionEvent.Message(partition))
-        token = _current_event.set(weakref.ref(stand_in))  # type: ignore[arg-type]
-        try:  # the memory store (agent tests) keeps objects, in the current event's partition
-            for key, value in writes.items():
+        with as_current_event(stand_in):  # the memory store (agent tests) keeps objects,
+            for key, value in writes.items():  # in the current event's partition
                 if value is _DELETED:
                     store.pop(key, None)
                 else:
                     store[key] = value
-        finally:
-            _current_event.reset(token)
