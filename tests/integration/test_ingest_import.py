@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -211,3 +215,50 @@ def test_a_filled_in_template_imports(ingest: Ingest) -> None:
 def test_a_template_for_no_kind_is_422(ingest: Ingest) -> None:
     assert_problem(ingest.get("/v1/reports/import/template?kind=rumour", "sarc"), 422)
     assert_problem(ingest.get("/v1/reports/import/template?kind=delivery&format=ods", "sarc"), 422)
+
+
+def truce_import(ingest: Ingest, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", "import", "--url", ingest.url, *args],
+        env={
+            **{k: v for k, v in os.environ.items() if k != "TRUCE_API_KEY"},
+            "TRUCE_HOME": str(ingest.settings.home),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_truce_import_sends_each_file_and_says_what_became_of_it(
+    ingest: Ingest, tmp_path: Path
+) -> None:
+    first, second = tmp_path / "week9.csv", tmp_path / "week10.xlsx"
+    first.write_bytes(as_csv(rows(3)))
+    second.write_bytes(as_xlsx(rows(2)))
+    done = truce_import(ingest, str(first), str(second), "--key", ingest.keys["sarc"])
+    assert done.returncode == 0, done.stderr
+    assert "week9.csv: 3 accepted, 0 duplicate(s) (rows 2-4)" in done.stdout
+    assert "week10.xlsx: 2 accepted" in done.stdout
+    again = truce_import(ingest, str(first), "--key", ingest.keys["sarc"])
+    assert "0 accepted, 3 duplicate(s)" in again.stdout
+
+
+def test_truce_import_names_each_bad_row_on_one_line(ingest: Ingest, tmp_path: Path) -> None:
+    reports = rows(3)
+    reports[2]["category"] = "rumour"
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(as_csv(reports))
+    done = truce_import(ingest, str(bad), "--key", ingest.keys["sarc"])
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines[0].startswith("error: bad.csv: 422 "), done.stderr
+    assert lines[1].startswith("  row 4, column G (category): "), done.stderr
+    assert lines[-1].startswith("hint: "), done.stderr
+    for report in reports:
+        assert (report["report_id"], 1) not in on_topic(ingest)
+    nokey = truce_import(ingest, str(bad))
+    assert nokey.returncode == 1
+    assert "hint: " in nokey.stderr
