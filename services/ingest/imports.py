@@ -16,11 +16,11 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from core.body import read_body
-from core.errors import InvalidInput
-from core.http import Problem
+from core.errors import InvalidInput, TruceError
+from core.http import Problem, as_problem
 from core.openapi import AUTHENTICATED, problems
 from schemas.columns import COLUMNS, Column
-from services.ingest.routes import SUBMIT, _accept, _submission
+from services.ingest.routes import SUBMIT, _accept, _refused, _submission
 from services.ingest.sheets import CSV_MEDIA_TYPES, XLSX_MEDIA_TYPE, Sheet, check_kind, read_sheet
 from services.ingest.state import state
 
@@ -70,9 +70,14 @@ async def import_sheet(
     kind: Annotated[str | None, Query(description="The kind of rows that name none.")] = None,
 ) -> Response:
     st, key = _submission(request)
-    media = _media_type(request)
-    raw = await read_body(request, st.settings.max_body_bytes, hint="split the file")
-    sheet = await run_in_threadpool(read_sheet, raw, media, kind)  # parsing is CPU work
+    try:
+        media = _media_type(request)
+        raw = await read_body(request, st.settings.max_body_bytes, hint="split the file")
+        sheet = await run_in_threadpool(read_sheet, raw, media, kind)  # parsing is CPU work
+    except TruceError as exc:  # the file itself, before any row is judged
+        problem = as_problem(exc)
+        st.metrics.rejected.labels(str(problem.status)).inc()
+        raise _refused(key, [], problem) from None
     try:
         answer = await _accept(st, key, sheet.items)
     except InvalidInput as exc:
