@@ -145,6 +145,17 @@ def _xlsx_cell(cell: Any) -> Any:
     return value
 
 
+def _unreadable(exc: Exception) -> Problem:
+    """A workbook openpyxl cannot read (defusedxml refuses XML entities and DTDs)."""
+    cause = exc.__cause__ or exc.__context__ or exc
+    reason = f"{type(cause).__name__}: {str(cause).splitlines()[0][:120] if str(cause) else ''}"
+    return Problem(
+        400,
+        f"the .xlsx workbook cannot be read ({reason.rstrip(': ')}); save it again from a "
+        "spreadsheet program, as .xlsx",
+    )
+
+
 def _xlsx_rows(raw: bytes, formulas: list[dict[str, Any]]) -> Iterator[list[Any]]:
     """The first sheet's rows; formula cells are listed in ``formulas`` and read as empty."""
     import openpyxl  # ~0.2 s to import: only when a workbook comes
@@ -155,7 +166,7 @@ def _xlsx_rows(raw: bytes, formulas: list[dict[str, Any]]) -> Iterator[list[Any]
             io.BytesIO(raw), read_only=True, data_only=False, keep_links=False
         )
     except Exception as exc:  # any failure to parse a hostile file is a 400
-        raise Problem(400, f"the .xlsx workbook cannot be read: {type(exc).__name__}") from None
+        raise _unreadable(exc) from None
     try:
         sheet = book.worksheets[0]
         rows = sheet.iter_rows(min_row=1, max_col=MAX_COLUMNS + 1)
@@ -172,7 +183,7 @@ def _xlsx_rows(raw: bytes, formulas: list[dict[str, Any]]) -> Iterator[list[Any]
     except (Problem, InvalidInput):
         raise
     except Exception as exc:
-        raise Problem(400, f"the .xlsx workbook cannot be read: {type(exc).__name__}") from None
+        raise _unreadable(exc) from None
     finally:
         book.close()
 

@@ -163,6 +163,25 @@ def test_a_zip_bomb_is_a_413_before_it_is_unpacked() -> None:
     assert time.monotonic() - started < 2
 
 
+def test_xml_entities_are_refused_unexpanded() -> None:
+    """A billion laughs: 10^9 'lol's from a few hundred bytes of DTD (defusedxml)."""
+    book = zipfile.ZipFile(io.BytesIO(xlsx([["kind"]])))
+    parts = {name: book.read(name) for name in book.namelist()}
+    entities = '<!ENTITY l0 "lol">' + "".join(
+        f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10)
+    )
+    sheet = parts["xl/worksheets/sheet1.xml"].decode().split("?>", 1)[-1]
+    sheet = sheet.replace("<t>kind</t>", "<t>&l9;</t>")
+    assert "&l9;" in sheet
+    parts["xl/worksheets/sheet1.xml"] = f"<!DOCTYPE w [{entities}]>{sheet}".encode()
+    started = time.monotonic()
+    with pytest.raises(Problem) as caught:
+        read_sheet(zip_of(parts), XLSX_MEDIA_TYPE)
+    assert caught.value.status == 400
+    assert "EntitiesForbidden" in caught.value.detail
+    assert time.monotonic() - started < 2
+
+
 def test_more_rows_than_a_batch_are_refused_whole() -> None:
     raw = HEADER + "\r\n" + "\r\n".join(ROW.replace("v-1", f"v-{i}") for i in range(MAX_ROWS + 1))
     errors = refusal(raw.encode())
