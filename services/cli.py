@@ -309,7 +309,7 @@ def publish(
 def import_(
     files: Annotated[
         list[Path],
-        typer.Argument(help="CSV or .xlsx files, one report per row.", exists=True, dir_okay=False),
+        typer.Argument(help="CSV or .xlsx files, one report per row."),
     ],
     key: Annotated[
         str | None,

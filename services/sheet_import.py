@@ -24,6 +24,9 @@ class ImportRefused(TruceError):
 
 
 def media_type(path: Path) -> str:
+    """The file's media type, by its extension; the file must exist."""
+    if not path.is_file():
+        raise TruceError(f"{path}: no such file", hint="give the path of a .csv or .xlsx file")
     media = MEDIA_TYPES.get(path.suffix.lower())
     if media is None:
         raise TruceError(

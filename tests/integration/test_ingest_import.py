@@ -259,6 +259,9 @@ def test_truce_import_names_each_bad_row_on_one_line(ingest: Ingest, tmp_path: P
     assert lines[-1].startswith("hint: "), done.stderr
     for report in reports:
         assert (report["report_id"], 1) not in on_topic(ingest)
-    nokey = truce_import(ingest, str(bad))
-    assert nokey.returncode == 1
-    assert "hint: " in nokey.stderr
+    for args in ((str(bad),), (str(tmp_path / "missing.csv"), "--key", "k")):
+        done = truce_import(ingest, *args)  # no key; no such file
+        assert done.returncode == 1, done
+        errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+        assert len(errors) == 1, done.stderr
+        assert done.stderr.strip().splitlines()[-1].startswith("hint: ")
