@@ -157,7 +157,13 @@ def template_xlsx(kind: str, hxl: bool = True) -> bytes:
     summary="An empty spreadsheet for one kind of report (CSV or .xlsx)",
     response_class=Response,
     responses={
-        200: {"content": {"text/csv": {}, XLSX_MEDIA_TYPE: {}}, "description": "The template."},
+        200: {
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+            },
+            "description": "The template: a row of field names and a row of HXL hashtags.",
+        },
         **problems(*AUTHENTICATED, 422),
     },
 )
