@@ -110,6 +110,12 @@ class Settings(BaseSettings):
         "this + n - 1 (probes must reach each one, not whichever the kernel picks).",
     )
     query_port: int = Field(default=8620, description="Query API / dashboard port.")
+    query_public_url: str = Field(
+        default="",
+        description="The query service's URL as clients reach it (behind a proxy); the "
+        "ingest service names it when asked for a read. Empty: http://TRUCE_BIND_HOST:"
+        "TRUCE_QUERY_PORT.",
+    )
     alerter_port: int = Field(default=8630, description="Alerter health/metrics port.")
     streams_port: int = Field(
         default=8640,

@@ -304,6 +304,51 @@ def publish(
     out.print(f"  GET /v1/weekly-report/{answer['week']}?edition={answer['edition']}")
 
 
+@app.command("import")
+@friendly
+def import_(
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="CSV or .xlsx files, one report per row."),
+    ],
+    key: Annotated[
+        str | None,
+        typer.Option("--key", "--api-key", envvar="TRUCE_API_KEY", help="The partner's key."),
+    ] = None,
+    kind: Annotated[
+        str | None, typer.Option("--kind", help="The kind of rows without a kind column.")
+    ] = None,
+    url: Annotated[
+        str | None, typer.Option("--url", help="Ingest API; default the local stack's.")
+    ] = None,
+) -> None:
+    """Submit spreadsheets (CONTRACT 10): each file is accepted whole or not at all."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeElapsedColumn
+
+    from services.sheet_import import import_file, media_type
+
+    if not key:
+        raise ConfigError("no API key to import with", hint="pass --key or set TRUCE_API_KEY")
+    for path in files:
+        media_type(path)  # every file's type is checked before any is sent
+    ingest_url = url or _settings().ingest_url
+    total = sum(path.stat().st_size for path in files)
+    columns = (BarColumn(), DownloadColumn(), TimeElapsedColumn())
+    with Progress("{task.description}", *columns, console=err, transient=True) as progress:
+        task = progress.add_task("importing", total=total)
+        for path in files:
+            progress.update(task, description=path.name)
+            answer = import_file(
+                ingest_url, key, path, kind, on_sent=lambda n: progress.advance(task, n)
+            )
+            rows = [r["row"] for r in answer["results"]]
+            out.print(
+                f"{path.name}: {answer['accepted']} accepted, {answer['duplicates']} "
+                f"duplicate(s) (rows {min(rows)}-{max(rows)})",
+                highlight=False,
+            )
+
+
 @app.command()
 @friendly
 def demo(

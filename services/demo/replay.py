@@ -1,10 +1,14 @@
 """Sending the scenario through the public ingest API the way partners do: batches per
-organisation and day, retried on 429/503 after the server's ``Retry-After``."""
+organisation and day (JSON, or a CSV sheet for the organisations that keep spreadsheets),
+retried on 429/503 after the server's ``Retry-After``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import csv
+import io
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from tenacity import (
@@ -16,7 +20,8 @@ from tenacity import (
 )
 
 from core.errors import TruceError
-from services.demo.scenario import Scenario, Submission
+from schemas.columns import COLUMNS
+from services.demo.scenario import Report, Scenario, Submission
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
@@ -37,6 +42,29 @@ class ReplayTotals:
     accepted: int = 0
     duplicates: int = 0
     retries: int = 0
+    sheets: int = 0
+    """Requests sent as CSV sheets."""
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def sheet(reports: Sequence[Report]) -> bytes:
+    """The reports as a partner's CSV sheet: a column for each field any of them has, in
+    the import templates' order."""
+    kinds = dict.fromkeys(str(r["kind"]) for r in reports)
+    order = dict.fromkeys(c.name for kind in kinds for c in COLUMNS[kind])
+    names = [name for name in order if any(name in r for r in reports)]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(names)
+    writer.writerows([_cell(r.get(name)) for name in names] for r in reports)
+    return out.getvalue().encode()
 
 
 def _wait(state: RetryCallState) -> float:
@@ -51,9 +79,16 @@ def _wait(state: RetryCallState) -> float:
 class Replayer:
     """Posts submissions with the key of the organisation that sends each of them."""
 
-    def __init__(self, ingest_url: str, keys: Mapping[str, str], timeout_s: float = 60) -> None:
+    def __init__(
+        self,
+        ingest_url: str,
+        keys: Mapping[str, str],
+        timeout_s: float = 60,
+        spreadsheets: Collection[str] = (),
+    ) -> None:
         self.client = httpx.Client(base_url=ingest_url, timeout=timeout_s)
         self.keys = keys
+        self.spreadsheets = frozenset(spreadsheets)
         self.totals = ReplayTotals()
 
     def close(self) -> None:
@@ -66,11 +101,14 @@ class Replayer:
         reraise=True,
     )
     def _post(self, submission: Submission) -> httpx.Response:
-        response = self.client.post(
-            "/v1/reports/batch",
-            json={"reports": list(submission.reports)},
-            headers={"Authorization": f"Bearer {self.keys[submission.org]}"},
-        )
+        headers = {"Authorization": f"Bearer {self.keys[submission.org]}"}
+        if submission.org in self.spreadsheets:
+            headers["Content-Type"] = "text/csv"
+            content = sheet(submission.reports)
+            response = self.client.post("/v1/reports/import", content=content, headers=headers)
+        else:
+            batch = {"reports": list(submission.reports)}
+            response = self.client.post("/v1/reports/batch", json=batch, headers=headers)
         if response.status_code in RETRY_STATUSES:
             self.totals.retries += 1
             raise _TryAgain(float(response.headers.get("Retry-After", "0") or 0))
@@ -89,6 +127,7 @@ class Replayer:
             )
         body = response.json()
         self.totals.requests += 1
+        self.totals.sheets += submission.org in self.spreadsheets
         self.totals.accepted += int(body["accepted"])
         self.totals.duplicates += int(body["duplicates"])
 
@@ -102,7 +141,7 @@ def replay(
 ) -> ReplayTotals:
     """Send every submission (or those given) in order; ``on_sent`` gets the reports of
     each request."""
-    replayer = Replayer(ingest_url, keys)
+    replayer = Replayer(ingest_url, keys, spreadsheets=scenario.timeline.organisations.spreadsheets)
     try:
         for submission in scenario.submissions if submissions is None else submissions:
             replayer.send(submission)

@@ -134,7 +134,7 @@ def _replay_and_publish(
         for submissions, week in phases(scenario):
             label = f"before the {week} edition" if week else "sent after the editions"
             done = _replay(scenario, settings, keys, console, submissions, label)
-            for name in ("requests", "accepted", "duplicates", "retries"):
+            for name in ("requests", "accepted", "duplicates", "retries", "sheets"):
                 setattr(totals, name, getattr(totals, name) + getattr(done, name))
             if week is not None:
                 _catch_up(settings, console, timeout_s)
@@ -253,7 +253,8 @@ def run_demo(
         keys = demo_keys(settings, partners, t.organisations.taskforce)
         totals = _replay_and_publish(scenario, settings, keys, console, catch_up_timeout_s)
         console.print(
-            f"sent {totals.requests:,} requests: {totals.accepted:,} revisions accepted, "
+            f"sent {totals.requests:,} requests ({totals.sheets:,} of them CSV sheets): "
+            f"{totals.accepted:,} revisions accepted, "
             f"{totals.duplicates:,} duplicates (resent batches, or a previous demo)"
         )
         _catch_up(settings, console, catch_up_timeout_s)

@@ -20,6 +20,9 @@ class Organisations(_Strict):
     deliveries: str
     taskforce: str
     monitors: dict[str, list[str]]
+    spreadsheets: list[str] = []
+    """Organisations that keep their reports in a spreadsheet: they import CSV files
+    (POST /v1/reports/import) where the others post JSON batches."""
 
 
 class KnownDelivery(_Strict):

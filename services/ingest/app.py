@@ -12,6 +12,8 @@ from core.http import install_problem_handlers
 from core.openapi import install_openapi
 from core.probes import probe_router
 from core.settings import Settings
+from services.ingest.elsewhere import install_read_pointer
+from services.ingest.imports import router as import_router
 from services.ingest.routes import router
 from services.ingest.state import IngestState
 
@@ -38,7 +40,9 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.ingest = ingest
     install_problem_handlers(app)
+    install_read_pointer(app, settings)
     install_openapi(app)
     app.include_router(router)
+    app.include_router(import_router)
     app.include_router(probe_router(lambda request: request.app.state.ingest))
     return app

@@ -55,11 +55,11 @@ def check_party(party: str | None) -> str:
     return party or ""
 
 
-def check_since(since: str | None) -> datetime:
+def check_since(since: str | None, name: str = "since") -> datetime:
     """An RFC 3339 timestamp with offset (default: the beginning of time), as UTC."""
     if not since:
         return datetime(1970, 1, 1, tzinfo=UTC)
-    return check_time("since", since)
+    return check_time(name, since)
 
 
 def check_time(name: str, text: str) -> datetime:
@@ -100,9 +100,16 @@ def report_filters(
     status: str | None,
     verification: str | None,
     exempt: bool | None,
+    *,
+    org: str = "",
+    updated_after: str | None = None,
+    retracted: bool = False,
 ) -> dict[str, object]:
     """The drill-down's filters, checked, as the bound parameters of its SQL."""
     return {
+        "org": org,
+        "updated_after": check_since(updated_after, "updated_after"),
+        "retracted": int(retracted),
         "week": check_week(week) if week else "",
         "area": check_area(area),
         "party": check_party(party),

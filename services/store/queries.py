@@ -68,9 +68,12 @@ def alerts(db: Database, since: datetime, area: str = "", limit: int = 500) -> l
 
 
 # The reports behind a number (drill-down): current, non-retracted canonical reports, the
-# rows every count of CONTRACT section 3 is made of. An empty filter matches everything.
+# rows every count of CONTRACT section 3 is made of (with ``retracted``, the withdrawn ones
+# too). An empty filter matches everything; ``org`` is a partner's own (CONTRACT 1).
 _REPORT_FILTER = """
-WHERE counts
+WHERE (counts OR {retracted:UInt8} = 1)
+  AND ({org:String} = '' OR org = {org:String})
+  AND received_at >= {updated_after:DateTime64(3, 'UTC')}
   AND ({week:String} = '' OR week = {week:String})
   AND ({area:String} = '' OR area = {area:String})
   AND ({party:String} = '' OR party = {party:String})
@@ -81,7 +84,8 @@ WHERE counts
 """
 REPORT_LIST = f"""
 SELECT report_id, kind, revision, org, occurred_at, received_at, week, area, party, target,
-       category, status, killed, injured, beneficiaries, exempt, exempt_reason, verification
+       category, status, killed, injured, beneficiaries, exempt, exempt_reason, verification,
+       retracted
 FROM canonical_reports FINAL
 {_REPORT_FILTER}
 ORDER BY occurred_at, report_id

@@ -69,6 +69,7 @@ class ReportRow(_Open):
     beneficiaries: int
     exempt: bool
     verification: str
+    retracted: bool
 
 
 class ReportPage(_Open):

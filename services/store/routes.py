@@ -179,13 +179,13 @@ def verify(st: State, _key: Reader, week: str | None = None) -> dict[str, Any]:
 
 @router.get(
     "/v1/reports",
-    summary="The current reports behind a number (drill-down)",
+    summary="The current reports behind a number (drill-down); a partner's own reports",
     response_model=ReportPage,
-    responses=READER,
+    responses=ANYONE,
 )
 def report_list(
     st: State,
-    _key: Reader,
+    key: Anyone,
     week: str | None = None,
     area: str | None = None,
     party: str | None = None,
@@ -193,10 +193,18 @@ def report_list(
     status: str | None = None,
     verification: str | None = None,
     exempt: bool | None = None,
+    updated_after: Annotated[
+        str | None, Query(description="Only reports whose current revision came since then.")
+    ] = None,
+    retracted: Annotated[bool, Query(description="Also the withdrawn reports.")] = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> dict[str, Any]:
-    filters = report_filters(week, area, party, kind, status, verification, exempt)
+    org = key.org if key.role is Role.PARTNER else ""  # CONTRACT 1: a partner's own only
+    filters = report_filters(
+        week, area, party, kind, status, verification, exempt,
+        org=org, updated_after=updated_after, retracted=retracted,
+    )  # fmt: skip
     total, rows = queries.report_list(st.db, filters, limit, offset)
     for row in rows:
         row["occurred_at"] = utc_text(row["occurred_at"])

@@ -1,5 +1,6 @@
 """GET /v1/reports (drill-down): the current reports behind each number of the weekly
-metrics and the weekly report, filtered, paged, validated and for monitors only."""
+metrics and the weekly report, filtered, paged and validated; and a partner's own reports
+(CONTRACT 1), never another organisation's."""
 
 from __future__ import annotations
 
@@ -73,6 +74,7 @@ def test_a_report_row_carries_its_classification(api: seed.InProcessStore) -> No
         "week": seed.WEEK, "area": "madaya", "party": "isil", "target": "civilians",
         "category": "shelling", "status": "", "killed": 3, "injured": 0, "beneficiaries": 0,
         "exempt": True, "exempt_reason": "designated_perpetrator", "verification": "unverified",
+        "retracted": False,
     }  # fmt: skip
 
 
@@ -111,7 +113,61 @@ def test_bad_filters_are_422(
 def test_roles(api: seed.InProcessStore) -> None:
     for reader in ("monitor", "taskforce", "admin"):
         assert get(api, reader, week=seed.WEEK).status_code == 200
-    for partner in ("sarc", "wfp"):
-        assert_problem(get(api, partner, week=seed.WEEK), 403)
     assert_problem(get(api, None), 401)
     assert_problem(get(api, "revoked"), 401)
+
+
+def listed(api: seed.InProcessStore, who: str, **params: Any) -> list[str]:
+    """Every report id of the list, following the pages."""
+    found: list[str] = []
+    while True:
+        response = get(api, who, **params, limit=3, offset=len(found))
+        assert response.status_code == 200, response.text
+        body = response.json()
+        found += [r["report_id"] for r in body["reports"]]
+        if len(found) >= body["total"]:
+            assert len(found) == body["total"]
+            return found
+
+
+def own(org: str, *, retracted: bool = False, **where: Any) -> set[str]:
+    """The seeded current reports of ``org`` (from the seed, not from the store)."""
+    return {
+        r.report_id for r in seed.CANONICAL
+        if r.org == org and (retracted or not r.retracted)
+        and all(getattr(r, k) == v for k, v in where.items())
+    }  # fmt: skip
+
+
+def test_a_partner_lists_its_own_reports_and_no_one_elses(api: seed.InProcessStore) -> None:
+    """CONTRACT 1: a partner reads and lists its own reports, with the key it posts with."""
+    for org in ("sarc", "wfp"):
+        mine = listed(api, org)
+        assert set(mine) == own(org) != set()
+        assert len(mine) == len(set(mine))
+    assert set(listed(api, "wfp", kind="delivery", area="fouah")) == {"d-fou-1", "d-fou-2"}
+    assert set(listed(api, "wfp", week=seed.WEEK, kind="access_request")) == own(
+        "wfp", week=seed.WEEK, kind="access_request"
+    )
+    assert listed(api, "sarc", kind="delivery") == []  # wfp's, not sarc's
+    with_withdrawn = set(listed(api, "wfp", retracted=True))
+    assert with_withdrawn == own("wfp", retracted=True)
+    assert with_withdrawn - own("wfp") == {"d-mad-5", "r-7"}
+
+
+def test_updated_after_gives_the_reports_whose_current_revision_came_since(
+    api: seed.InProcessStore,
+) -> None:
+    since = seed.at("03-03")
+    expected = {r.report_id for r in seed.CANONICAL
+                if r.org == "wfp" and not r.retracted and r.received_at >= since}  # fmt: skip
+    assert set(listed(api, "wfp", updated_after="2016-03-03T10:00:00Z")) == expected
+    assert expected
+    assert expected < own("wfp")
+    body = assert_problem(get(api, "wfp", updated_after="yesterday"), 422)
+    assert body["errors"][0]["loc"] == ["query", "updated_after"]
+
+
+def test_a_listed_row_says_whether_it_was_withdrawn(api: seed.InProcessStore) -> None:
+    rows = get(api, "monitor", kind="delivery", retracted=True, limit=500).json()["reports"]
+    assert {r["report_id"] for r in rows if r["retracted"]} == {"d-mad-5"}

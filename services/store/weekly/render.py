@@ -17,37 +17,39 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from core.spreadsheet import safe_cell
+from schemas.columns import HXL_TAGS
 from schemas.figures import FIGURE_SETS
 from schemas.reference import reference_source
 from schemas.weekly_report import BesiegedArea, PartyViolations, RequestCounts, WeeklyReport
 from services.store.weekly.formats import Format
 
-# (CSV column, HXL hashtag): one wide table, a `section` column says what a row is.
+# (CSV column, HXL hashtag): one wide table, a `section` column says what a row is. A
+# column named as a report field has that field's hashtag, the one spreadsheet import reads.
 _LISTED: tuple[tuple[str, str], ...] = (
     ("week", "#date+week"),
     ("period_start", "#date+start"),
     ("period_end", "#date+end"),
     ("section", "#meta+section"),
     ("governorate", "#adm1+name"),
-    ("area", "#loc+code"),
+    ("area", HXL_TAGS["area"]),
     ("area_name", "#loc+name"),
-    ("party", "#org+code"),
+    ("party", HXL_TAGS["perpetrator"]),  # the violations' party is their perpetrator
     ("party_name", "#org+name"),
-    ("report_id", "#meta+id"),
-    ("target", "#meta+target"),
-    ("occurred_at", "#date+occurred"),
+    ("report_id", HXL_TAGS["report_id"]),
+    ("target", HXL_TAGS["target"]),
+    ("occurred_at", HXL_TAGS["occurred_at"]),
     ("violations", "#indicator+violations+num"),
     ("previous_week", "#indicator+violations+previous+num"),
     ("change", "#indicator+violations+change+num"),
     ("verified", "#indicator+violations+verified+num"),
     ("verified_share", "#indicator+violations+verified+pct"),
-    ("killed", "#affected+killed+num"),
-    ("injured", "#affected+injured+num"),
+    ("killed", HXL_TAGS["killed"]),
+    ("injured", HXL_TAGS["injured"]),
     ("deliveries_completed", "#indicator+deliveries+completed+num"),
     ("deliveries_partial", "#indicator+deliveries+partial+num"),
     ("deliveries_blocked", "#indicator+deliveries+blocked+num"),
     ("deliveries_cancelled", "#indicator+deliveries+cancelled+num"),
-    ("beneficiaries", "#reached+num"),
+    ("beneficiaries", HXL_TAGS["beneficiaries"]),
     ("people_in_need", "#inneed+num"),
     ("coverage", "#reached+pct"),
     ("last_completed_delivery", "#date+delivery+last"),
@@ -58,9 +60,9 @@ _LISTED: tuple[tuple[str, str], ...] = (
     ("requests_withdrawn", "#access+requests+withdrawn+num"),
     ("requests_pending", "#access+requests+pending+num"),
     ("approval_rate", "#access+requests+approved+pct"),
-    ("status", "#status"),
+    ("status", HXL_TAGS["status"]),
     ("severity", "#severity"),
-    ("description", "#description"),
+    ("description", HXL_TAGS["description"]),
     ("late_reports", "#meta+reports+late+num"),
     ("revised_reports", "#meta+reports+revised+num"),
     ("edition", "#meta+edition+num"),
