@@ -113,8 +113,8 @@ class Settings(BaseSettings):
     query_public_url: str = Field(
         default="",
         description="The query service's URL as clients reach it (behind a proxy); the "
-        "ingest service names it when asked for a read. Empty: http://TRUCE_BIND_HOST:"
-        "TRUCE_QUERY_PORT.",
+        "ingest service names it when asked for a read, alerts link to its dashboard. "
+        "Empty: http://TRUCE_BIND_HOST:TRUCE_QUERY_PORT.",
     )
     alerter_port: int = Field(default=8630, description="Alerter health/metrics port.")
     streams_port: int = Field(
@@ -278,6 +278,11 @@ class Settings(BaseSettings):
     @property
     def query_url(self) -> str:
         return f"http://{self.bind_host}:{self.query_port}"
+
+    @property
+    def query_reach_url(self) -> str:
+        """The query service (and dashboard) as people and clients reach it."""
+        return self.query_public_url.rstrip("/") or self.query_url
 
     @property
     def alerter_url(self) -> str:

@@ -25,7 +25,11 @@ from core.kafka import replication
 from core.kafka_access import kafka_access
 from core.keys import KeyStore, Role
 from core.settings import Settings, load_settings
-from services.alerter.silences import SilenceLog
+from schemas import topic_names
+from services.alerter.history import AlertHistory
+from services.alerter.replay import replay
+from services.alerter.silences import SilenceLog, matching
+from services.alerter.wording import headline, plural
 from services.published import Difference
 from services.runtime import control
 from services.runtime.broker import port_free
@@ -512,8 +516,12 @@ def silence_create(
     ] = None,
     comment: Annotated[str, typer.Option("--comment", help="Why (shown to on-call staff).")] = "",
     author: Annotated[str, typer.Option("--author", help="Who silences.")] = "",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what it would mute; create nothing.")
+    ] = False,
 ) -> None:
-    """Create a silence and print its id alone on the last line of stdout."""
+    """Create a silence, say which firing alerts it mutes, and print its id alone on the
+    last line of stdout."""
     import getpass
     from datetime import UTC, datetime
 
@@ -540,9 +548,25 @@ def silence_create(
     if ends_at.tzinfo is None:
         raise SilenceError("--until needs a UTC offset", hint="e.g. 2026-03-01T18:00:00Z")
     silence = new_silence(matchers, ends_at, f"cli:{author or getpass.getuser()}", comment)
-    _silence_log(_settings()).publish(silence)
-    err.print(f"Silenced {matchers} until {silence.ends_at:%Y-%m-%d %H:%M} UTC.")
+    settings = _settings()
+    muted = matching(silence, _current_alerts(settings))
+    said = ", ".join(f"{k}={v}" for k, v in matchers.items())
+    err.print(f"It mutes {plural(len(muted), 'firing alert')} now" + (":" if muted else "."))
+    for alert in muted:
+        err.print(f"  {headline(alert)} ({alert.severity})", highlight=False)
+    if dry_run:
+        err.print(f"Nothing created (--dry-run): {said} until {ends_at:%Y-%m-%d %H:%M} UTC.")
+        return
+    _silence_log(settings).publish(silence)
+    err.print(f"Silenced {said} until {silence.ends_at:%Y-%m-%d %H:%M} UTC.")
     sys.stdout.write(silence.silence_id + "\n")
+
+
+def _current_alerts(settings: Settings) -> list[Any]:
+    """The latest version of every alert on the alerts topic."""
+    history = AlertHistory()
+    replay(kafka_access(settings), topic_names(settings.topic_prefix).alerts, history.add_record)
+    return history.current()
 
 
 @silence_app.command("list")
@@ -561,7 +585,8 @@ def silence_list(
             sys.stdout.write(silence.model_dump_json() + "\n")
         return
     table = Table()
-    for column in ("id", "matchers", "ends (UTC)", "state", "by", "comment"):
+    table.add_column("id", no_wrap=True, min_width=16)  # whole, so it can be copied
+    for column in ("matchers", "ends (UTC)", "state", "by", "comment"):
         table.add_column(column)
     for s in found:
         state = "active" if s.active(now) else "expired" if s.ends_at <= now else "pending"
@@ -574,10 +599,12 @@ def silence_list(
 
 @silence_app.command("expire")
 @friendly
-def silence_expire(silence_id: Annotated[str, typer.Argument(help="The silence's id.")]) -> None:
+def silence_expire(
+    silence_id: Annotated[str, typer.Argument(help="The silence's id or a unique prefix of it.")],
+) -> None:
     """End a silence now (notifications resume for alerts that change afterwards)."""
-    _silence_log(_settings()).expire(silence_id)
-    out.print(f"Silence {silence_id} expired.")
+    expired = _silence_log(_settings()).expire(silence_id)
+    out.print(f"Silence {expired.silence_id} expired.")
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from xml.etree import ElementTree as ET
 
 from schemas import Alert, areas
 from services.alerter.history import CapMessage
+from services.alerter.wording import description, headline, links, rule_text
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -20,11 +21,6 @@ CIRCLE_RADIUS_KM = 5.0
 """Radius of the CAP circle around an area's reference point: areas are towns and
 neighbourhoods, and the reports place events in the area, not at a point."""
 
-_EVENTS = {
-    "violation_spike": ("Security", "Ceasefire violation spike"),
-    "delivery_gap": ("Other", "Besieged area without humanitarian delivery"),
-    "stale_access_request": ("Other", "Humanitarian access request unanswered"),
-}
 _SEVERITY = {"minor": "Minor", "moderate": "Moderate", "severe": "Severe", "extreme": "Extreme"}
 
 ET.register_namespace("cap", CAP_NS)
@@ -42,13 +38,14 @@ def _sub(parent: ET.Element, tag: str, text: str) -> ET.Element:
     return child
 
 
-def cap_alert(message: CapMessage, sender: str) -> ET.Element:
-    """The ``<alert>`` element of one alert version."""
+def cap_alert(message: CapMessage, sender: str, base_url: str) -> ET.Element:
+    """The ``<alert>`` element of one alert version; ``base_url`` is the query service's
+    (the dashboard and reports the description links to)."""
     alert = message.alert
     root = ET.Element(f"{{{CAP_NS}}}alert")
     _sub(root, "identifier", message.identifier)
     _sub(root, "sender", sender)
-    _sub(root, "sent", cap_time(alert.updated_at))
+    _sub(root, "sent", cap_time(message.sent))
     _sub(root, "status", "Actual")
     _sub(root, "msgType", message.msg_type)
     _sub(root, "scope", "Restricted")
@@ -57,14 +54,15 @@ def cap_alert(message: CapMessage, sender: str) -> ET.Element:
         refs = " ".join(f"{sender},{ident},{cap_time(sent)}" for ident, sent in message.references)
         _sub(root, "references", refs)
     _sub(root, "incidents", alert.fingerprint)
-    _info(root, message)
+    _info(root, message, base_url)
     return root
 
 
-def _info(root: ET.Element, message: CapMessage) -> None:
+def _info(root: ET.Element, message: CapMessage, base_url: str) -> None:
     alert = message.alert
     cancel = message.msg_type == "Cancel"
-    category, event = _EVENTS.get(alert.rule, ("Other", alert.rule.replace("_", " ")))
+    text = rule_text(alert.rule)
+    category, event = text.cap_category, text.event
     info = ET.SubElement(root, f"{{{CAP_NS}}}info")
     _sub(info, "language", "en-US")
     _sub(info, "category", category)
@@ -75,8 +73,10 @@ def _info(root: ET.Element, message: CapMessage) -> None:
     _sub(info, "certainty", "Observed" if cancel else "Likely")
     _sub(info, "effective", cap_time(alert.starts_at))
     _sub(info, "senderName", "Truce ceasefire and humanitarian access monitoring")
-    _sub(info, "headline", alert.summary[:160])
-    _sub(info, "description", description(alert))
+    _sub(info, "headline", headline(alert)[:160])
+    _sub(info, "description", description(alert, base_url))
+    _sub(info, "instruction", text.runbook)
+    _sub(info, "web", links(alert, base_url).dashboard)
     for name, value in (
         ("fingerprint", alert.fingerprint),
         ("rule", alert.rule),
@@ -89,20 +89,6 @@ def _info(root: ET.Element, message: CapMessage) -> None:
         _sub(parameter, "valueName", f"truce:{name}")
         _sub(parameter, "value", value)
     _area(info, alert)
-
-
-def description(alert: Alert) -> str:
-    """Plain text every channel shares: what fired, how much, since when, on what reports."""
-    lines = [
-        alert.summary,
-        f"Value {alert.value:g} (alert from {alert.threshold:g}) over {alert.window}; "
-        f"state {alert.state}, severity {alert.severity}, since {cap_time(alert.starts_at)}.",
-    ]
-    if alert.party:
-        lines.append(f"Party: {alert.party}.")
-    if alert.report_ids:
-        lines.append("Reports: " + ", ".join(alert.report_ids))
-    return "\n".join(lines)
 
 
 def _area(info: ET.Element, alert: Alert) -> None:
@@ -118,9 +104,9 @@ def _area(info: ET.Element, alert: Alert) -> None:
     _sub(geocode, "value", area.code)
 
 
-def cap_document(message: CapMessage, sender: str) -> bytes:
+def cap_document(message: CapMessage, sender: str, base_url: str) -> bytes:
     document: bytes = ET.tostring(
-        cap_alert(message, sender),
+        cap_alert(message, sender, base_url),
         encoding="utf-8",
         xml_declaration=True,
         default_namespace=CAP_NS,
@@ -128,9 +114,11 @@ def cap_document(message: CapMessage, sender: str) -> bytes:
     return document
 
 
-def atom_feed(messages: Iterable[CapMessage], sender: str, base_url: str) -> bytes:
+def atom_feed(
+    messages: Iterable[CapMessage], sender: str, base_url: str, query_url: str
+) -> bytes:
     """An Atom feed whose entries each carry one CAP document as their content and link
-    to it at ``/v1/alerts/cap/{identifier}``."""
+    to it at ``/v1/alerts/cap/{identifier}`` (on the alerter, ``base_url``)."""
     items = list(messages)
     feed = ET.Element(f"{{{ATOM_NS}}}feed")
 
@@ -140,7 +128,7 @@ def atom_feed(messages: Iterable[CapMessage], sender: str, base_url: str) -> byt
             child.text = text
         return child
 
-    newest = items[0].alert.updated_at if items else datetime(2016, 2, 12, tzinfo=UTC)
+    newest = items[0].sent if items else datetime.now(UTC)
     atom(feed, "id", f"{base_url}/v1/alerts/cap")
     atom(feed, "title", "Truce alerts (CAP 1.2)")
     atom(feed, "updated", newest.astimezone(UTC).isoformat())
@@ -151,10 +139,10 @@ def atom_feed(messages: Iterable[CapMessage], sender: str, base_url: str) -> byt
         url = f"{base_url}/v1/alerts/cap/{message.identifier}"
         entry = atom(feed, "entry")
         atom(entry, "id", url)
-        atom(entry, "title", f"{message.msg_type}: {message.alert.summary[:200]}")
-        atom(entry, "updated", message.alert.updated_at.astimezone(UTC).isoformat())
+        atom(entry, "title", f"{message.msg_type}: {headline(message.alert)[:200]}")
+        atom(entry, "updated", message.sent.astimezone(UTC).isoformat())
         atom(entry, "link", rel="alternate", href=url, type=CAP_MEDIA_TYPE)
         content = atom(entry, "content", type=CAP_MEDIA_TYPE)
-        content.append(cap_alert(message, sender))
+        content.append(cap_alert(message, sender, query_url))
     document: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=True)
     return document

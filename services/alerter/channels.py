@@ -15,9 +15,9 @@ import orjson
 import structlog
 
 from core.settings import Settings
-from services.alerter.cap import description
 from services.alerter.config import EmailReceiver, LogReceiver, SlackReceiver, WebhookReceiver
 from services.alerter.notification import Notification
+from services.alerter.wording import area_name, description, rule_text
 
 log = structlog.get_logger("alerter.channels")
 
@@ -39,12 +39,11 @@ def signature(secret: str, body: bytes) -> str:
 
 def _title(notification: Notification) -> str:
     first = notification.items[0].alert
-    where = ", ".join(sorted({i.alert.area for i in notification.items if i.alert.area}))
-    kinds = "/".join(sorted({i.msg_type for i in notification.items}))
+    places = sorted({area_name(i.alert.area) for i in notification.items if i.alert.area})
+    where = ", ".join(places) or "Syria"
     count = len(notification.items)
-    return f"[Truce {notification.status.upper()}] {kinds}: {first.rule} in {where or 'Syria'}" + (
-        f" (+{count - 1} more)" if count > 1 else ""
-    )
+    more = f" (+{count - 1} more)" if count > 1 else ""
+    return f"[Truce {notification.status.upper()}] {rule_text(first.rule).event} in {where}{more}"
 
 
 async def _post(
@@ -64,7 +63,7 @@ async def _post(
     )
 
 
-def slack_body(notification: Notification) -> dict[str, Any]:
+def slack_body(notification: Notification, base_url: str) -> dict[str, Any]:
     """A Slack incoming-webhook message: ``text`` (notifications, fallback) and blocks."""
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": _title(notification)[:150]}}
@@ -77,7 +76,7 @@ def slack_body(notification: Notification) -> dict[str, Any]:
                 "text": {
                     "type": "mrkdwn",
                     "text": f"*{item.msg_type}* · *{alert.severity}* · `{alert.fingerprint}`\n"
-                    + description(alert)[:2800],
+                    + description(alert, base_url)[:2800],
                 },
             }
         )
@@ -97,7 +96,10 @@ def _email(notification: Notification, receiver: EmailReceiver, settings: Settin
     message["To"] = ", ".join(receiver.to)
     message["Message-ID"] = f"<{notification.key}@truce.alerts>"
     message["X-Truce-Idempotency-Key"] = notification.key
-    text = "\n\n".join(f"{i.msg_type}: {description(i.alert)}" for i in notification.items)
+    base_url = settings.query_reach_url
+    text = "\n\n".join(
+        f"{item.msg_type}: {description(item.alert, base_url)}" for item in notification.items
+    )
     message.set_content(text)
     return message
 
@@ -132,7 +134,12 @@ async def send(
     """Deliver once; returns the HTTP status / SMTP code (0 for the log channel)."""
     timeout = receiver.timeout.total_seconds()
     if isinstance(receiver, WebhookReceiver):
-        body = orjson.dumps(notification.payload())
+        base_url = settings.query_reach_url
+        body = orjson.dumps(
+            notification.alertmanager_payload(base_url)
+            if receiver.format == "alertmanager"
+            else notification.payload(base_url)
+        )
         headers = {
             **receiver.headers,
             "Content-Type": "application/json",
@@ -142,7 +149,7 @@ async def send(
         }
         return await _post(client, str(receiver.url), body, headers, timeout)
     if isinstance(receiver, SlackReceiver):
-        body = orjson.dumps(slack_body(notification))
+        body = orjson.dumps(slack_body(notification, settings.query_reach_url))
         headers = {"Content-Type": "application/json"}
         return await _post(client, str(receiver.url), body, headers, timeout)
     if isinstance(receiver, EmailReceiver):

@@ -82,9 +82,12 @@ class _Receiver(_Frozen):
 
 
 class WebhookReceiver(_Receiver):
-    """JSON body, ``X-Truce-Signature: sha256=<hex HMAC of the body>`` with ``secret``."""
+    """JSON body, ``X-Truce-Signature: sha256=<hex HMAC of the body>`` with ``secret``.
+    ``format: alertmanager`` sends Prometheus Alertmanager's webhook body instead of
+    Truce's own, for receivers and bridges written for Alertmanager."""
 
     kind: Literal["webhook"]
+    format: Literal["truce", "alertmanager"] = "truce"
     url: HttpUrl
     secret: SecretStr = Field(min_length=16)
     headers: dict[str, str] = Field(default_factory=dict)

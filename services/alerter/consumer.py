@@ -25,6 +25,7 @@ from schemas import Alert
 from services.alerter.dispatcher import Dispatcher
 from services.alerter.history import AlertHistory
 from services.alerter.offsets import OffsetTracker, RecordRef
+from services.alerter.replay import record_time
 from services.alerter.telemetry import AlerterMetrics
 
 log = structlog.get_logger("alerter.consumer")
@@ -153,7 +154,7 @@ class AlertConsumer:
             log.error("alert record does not decode; skipped", offset=ref.offset, error=str(exc))
             self.tracker.add(ref, 0)
             return
-        self.history.add(alert)
+        self.history.add(alert, record_time(record))
         if self.tracker.pending(ref):
             return  # redelivered by a rebalance while its first delivery is still under way
         log.debug("alert consumed", partition=ref.partition, offset=ref.offset, area=alert.area,

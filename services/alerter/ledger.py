@@ -11,7 +11,7 @@ import contextlib
 
 from core.kafka_access import Cluster
 from schemas import AlertDelivery
-from services.alerter.replay import replay
+from services.alerter.replay import replay, values
 
 TERMINAL = frozenset({"delivered", "dead_lettered", "silenced"})
 
@@ -45,4 +45,4 @@ class DeliveryLedger:
             with contextlib.suppress(ValueError):
                 self.record(AlertDelivery.model_validate_json(value))
 
-        replay(bootstrap, topic, handle)
+        replay(bootstrap, topic, values(handle))

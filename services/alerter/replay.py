@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
@@ -14,6 +16,18 @@ from core.kafka import plain_consumer
 from core.kafka_access import Cluster
 
 Handler = Callable[[bytes], None]
+RecordHandler = Callable[[Any], None]
+"""Takes a kafka-python ``ConsumerRecord`` (value, timestamp, offset ...)."""
+
+
+def values(handle: Handler) -> RecordHandler:
+    """A record handler that reads the value only."""
+    return lambda record: handle(record.value)
+
+
+def record_time(record: Any) -> datetime:
+    """When the record was written (its producer's CreateTime), in UTC."""
+    return datetime.fromtimestamp(record.timestamp / 1000, UTC)
 
 
 def open_from_start(
@@ -27,14 +41,14 @@ def open_from_start(
     return consumer, (consumer.end_offsets(tps) if tps else {})
 
 
-def poll_into(consumer: KafkaConsumer, handle: Handler, timeout_ms: int = 500) -> None:
+def poll_into(consumer: KafkaConsumer, handle: RecordHandler, timeout_ms: int = 500) -> None:
     for records in consumer.poll(timeout_ms=timeout_ms).values():
         for record in records:
-            handle(record.value)
+            handle(record)
 
 
 def read_to_end(
-    consumer: KafkaConsumer, end: dict[TopicPartition, int], handle: Handler, timeout_s: float
+    consumer: KafkaConsumer, end: dict[TopicPartition, int], handle: RecordHandler, timeout_s: float
 ) -> None:
     deadline = time.monotonic() + timeout_s
     while any(consumer.position(tp) < offset for tp, offset in end.items()):
@@ -43,8 +57,10 @@ def read_to_end(
         poll_into(consumer, handle)
 
 
-def replay(bootstrap: Cluster, topic: str, handle: Handler, timeout_s: float = 120.0) -> None:
-    """Every record value of ``topic`` up to its end at the time of the call."""
+def replay(
+    bootstrap: Cluster, topic: str, handle: RecordHandler, timeout_s: float = 120.0
+) -> None:
+    """Every record of ``topic`` up to its end at the time of the call."""
     consumer, end = open_from_start(bootstrap, topic)
     try:
         read_to_end(consumer, end, handle, timeout_s)

@@ -18,8 +18,15 @@ from core.openapi import problems
 from schemas import AlertLabel, Silence
 from services.alerter.cap import ATOM_MEDIA_TYPE, CAP_MEDIA_TYPE, atom_feed, cap_document
 from services.alerter.config import Duration
-from services.alerter.silences import MAX_SILENCE, SilenceError, expired_now, new_silence
+from services.alerter.silences import (
+    MAX_SILENCE,
+    SilenceError,
+    expired_now,
+    matching,
+    new_silence,
+)
 from services.alerter.state import AlerterState, monitor_key, operator_key, silencer_key, state
+from services.alerter.wording import headline
 
 router = APIRouter()
 State = Annotated[AlerterState, Depends(state)]
@@ -54,10 +61,18 @@ class SilenceRequest(BaseModel):
         return datetime.now(UTC) + (self.duration or timedelta(0))
 
 
+class MatchedAlert(BaseModel):
+    fingerprint: str
+    headline: str
+    severity: str
+
+
 class SilenceView(Silence):
-    """A silence and whether it is ``active``, ``pending`` or ``expired`` now."""
+    """A silence and whether it is ``active``, ``pending`` or ``expired`` now, with the
+    firing alerts it mutes (when it is created)."""
 
     status: str
+    mutes: list[MatchedAlert] = []
 
 
 class ReceiverView(BaseModel):
@@ -97,7 +112,8 @@ def cap_feed(
     st: State, _key: Monitor, request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 200
 ) -> Response:
     base = str(request.base_url).rstrip("/")
-    body = atom_feed(st.history.messages()[:limit], st.settings.cap_sender, base)
+    messages = st.history.messages()[:limit]
+    body = atom_feed(messages, st.settings.cap_sender, base, st.settings.query_reach_url)
     return Response(body, media_type=ATOM_MEDIA_TYPE)
 
 
@@ -114,7 +130,8 @@ def cap_one(st: State, _key: Monitor, identifier: str) -> Response:
     message = st.history.message(identifier)
     if message is None:
         raise Problem(404, f"no CAP message {identifier!r}")
-    return Response(cap_document(message, st.settings.cap_sender), media_type=CAP_MEDIA_TYPE)
+    document = cap_document(message, st.settings.cap_sender, st.settings.query_reach_url)
+    return Response(document, media_type=CAP_MEDIA_TYPE)
 
 
 @router.get(
@@ -145,7 +162,12 @@ SILENCE_BODY_BYTES = 64 * 1024
         }
     },
 )
-async def create_silence(st: State, key: Silencer, request: Request) -> dict[str, Any]:
+async def create_silence(
+    st: State,
+    key: Silencer,
+    request: Request,
+    dry_run: Annotated[bool, Query(description="Preview what it mutes; store nothing.")] = False,
+) -> dict[str, Any]:
     raw = await read_json(request, SILENCE_BODY_BYTES)  # 415, 413, 400 (repeated keys)
     try:
         body = SilenceRequest.model_validate(raw)
@@ -163,9 +185,17 @@ async def create_silence(st: State, key: Silencer, request: Request) -> dict[str
             body.comment,
         )
     except SilenceError as exc:
-        raise Problem(422, str(exc)) from exc
-    await _publish(st, silence)
-    return _silence_view(silence, datetime.now(UTC))
+        raise Problem(422, str(exc), hint=exc.hint) from exc
+    if not dry_run:
+        await _publish(st, silence)
+    muted = matching(silence, st.history.current())
+    return {
+        **_silence_view(silence, datetime.now(UTC)),
+        "mutes": [
+            {"fingerprint": a.fingerprint, "headline": headline(a), "severity": a.severity}
+            for a in muted
+        ],
+    }
 
 
 @router.delete(
@@ -175,9 +205,11 @@ async def create_silence(st: State, key: Silencer, request: Request) -> dict[str
     responses=problems(401, 403, 404, 503),
 )
 async def expire_silence(st: State, _key: Silencer, silence_id: str) -> dict[str, Any]:
-    found = st.silences.get(silence_id)
-    if found is None:
-        raise Problem(404, f"no silence {silence_id!r}")
+    """``silence_id`` may be a unique prefix of the id."""
+    try:
+        found = st.silences.find(silence_id)
+    except SilenceError as exc:
+        raise Problem(404, str(exc), hint=exc.hint) from exc
     expired = expired_now(found)
     await _publish(st, expired)
     return _silence_view(expired, datetime.now(UTC))

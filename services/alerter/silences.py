@@ -10,9 +10,10 @@ HTTP API writes it the same way and applies the change at once."""
 
 from __future__ import annotations
 
+import difflib
 import secrets
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -21,8 +22,9 @@ from pydantic import ValidationError
 from core.errors import BrokerError, TruceError
 from core.kafka import Replication, durable_producer, ensure_topics
 from core.kafka_access import Cluster, access_of
-from schemas import Silence, silences_topic
-from services.alerter.replay import open_from_start, poll_into, read_to_end, replay
+from schemas import Alert, Silence, silences_topic
+from services.alerter.labels import alert_labels, known_values
+from services.alerter.replay import open_from_start, poll_into, read_to_end, replay, values
 
 log = structlog.get_logger("alerter.silences")
 
@@ -47,6 +49,7 @@ def new_silence(
             f"a silence may last at most {MAX_SILENCE.days} days",
             hint="mute longer by changing the routes in alerter.yaml",
         )
+    _check_values(matchers)
     try:
         return _validate(
             {
@@ -72,6 +75,46 @@ def _validate(data: dict[str, object]) -> Silence:
     return Silence.model_validate(data)
 
 
+def _check_values(matchers: Mapping[str, str]) -> None:
+    """Refuse a value no alert can carry: a silence on ``area=dariya`` would mute nothing
+    while on-call staff believed Daraya muted."""
+    for label, value in matchers.items():
+        known = known_values(label)
+        if not known or value in known:
+            continue  # an unknown label is refused by the model, with its own message
+        close = difflib.get_close_matches(value, sorted(known), n=3, cutoff=0.6)
+        raise SilenceError(
+            f"no alert has {label}={value!r}",
+            hint=f"did you mean {' or '.join(f'{label}={c}' for c in close)}?"
+            if close
+            else f"GET /v1/reference/{label}s lists them"
+            if label in ("area", "party")
+            else f"{label} is one of {', '.join(sorted(known))}",
+        )
+
+
+def matching(silence: Silence, alerts: Iterable[Alert]) -> list[Alert]:
+    """The firing alerts ``silence`` would mute (its preview)."""
+    return [a for a in alerts if a.state == "firing" and silence.matches(alert_labels(a))]
+
+
+def by_prefix(silences: Iterable[Silence], prefix: str) -> Silence:
+    """The silence whose id is ``prefix`` or starts with it, if exactly one does."""
+    found = [s for s in silences if s.silence_id.startswith(prefix)] if prefix else []
+    exact = [s for s in found if s.silence_id == prefix]
+    if exact:
+        return exact[0]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise SilenceError(
+            f"no silence {prefix!r}", hint="`truce alerts silence list` shows them"
+        )
+    raise SilenceError(
+        f"{len(found)} silences start with {prefix!r}", hint="give more of the id"
+    )
+
+
 class SilenceBook:
     """The current silences in memory (thread-safe)."""
 
@@ -92,6 +135,11 @@ class SilenceBook:
     def get(self, silence_id: str) -> Silence | None:
         with self._lock:
             return self._by_id.get(silence_id)
+
+    def find(self, prefix: str) -> Silence:
+        """By id or unique id prefix (``SilenceError`` otherwise)."""
+        with self._lock:
+            return by_prefix(list(self._by_id.values()), prefix)
 
     def all(self) -> list[Silence]:
         with self._lock:
@@ -150,16 +198,12 @@ class SilenceLog:
 
     def read_all(self) -> list[Silence]:
         book = SilenceBook()
-        replay(self.bootstrap, self.topic, book.apply_record)
+        replay(self.bootstrap, self.topic, values(book.apply_record))
         return book.all()
 
-    def expire(self, silence_id: str) -> Silence:
-        found = {s.silence_id: s for s in self.read_all()}.get(silence_id)
-        if found is None:
-            raise SilenceError(
-                f"no silence {silence_id!r}", hint="`truce alerts silence list` shows them"
-            )
-        expired = expired_now(found)
+    def expire(self, prefix: str) -> Silence:
+        """Expire the silence with this id or unique id prefix."""
+        expired = expired_now(by_prefix(self.read_all(), prefix))
         self.publish(expired)
         return expired
 
@@ -170,10 +214,10 @@ class SilenceLog:
             try:
                 consumer, end = open_from_start(self.bootstrap, self.topic)
                 try:
-                    read_to_end(consumer, end, book.apply_record, timeout_s=60)
+                    read_to_end(consumer, end, values(book.apply_record), timeout_s=60)
                     loaded.set()
                     while not stop.is_set():
-                        poll_into(consumer, book.apply_record)
+                        poll_into(consumer, values(book.apply_record))
                 finally:
                     consumer.close()
             except Exception:

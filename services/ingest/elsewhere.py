@@ -17,7 +17,7 @@ READS = ("GET", "HEAD")
 
 def install_read_pointer(app: FastAPI, settings: Settings) -> None:
     """Answer the ingest service's ``404`` and ``405`` to a read with where to read."""
-    query_url = settings.query_public_url.rstrip("/") or settings.query_url
+    query_url = settings.query_reach_url
 
     async def answer(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)

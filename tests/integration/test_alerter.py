@@ -5,6 +5,8 @@ and one stream worker but never each other's alerts."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import hashlib
 import hmac
 import os
@@ -293,6 +295,55 @@ def test_silences_from_the_cli_reach_the_running_alerter(stack: Stack) -> None:
         assert "error:" in bad.stderr
         assert "hint:" in bad.stderr
         assert "Traceback" not in bad.stderr
+        misspelled = truce("create", "--match", "area=bludann", "--for", "1h")
+        assert misspelled.returncode == 1
+        assert "no alert has area='bludann'" in misspelled.stderr
+        assert "did you mean area=bludan" in misspelled.stderr
+        again = truce("create", "--match", "area=bludan", "--for", "2h")
+        second_id = again.stdout.strip().splitlines()[-1]
+        listed_table = subprocess.run(
+            [sys.executable, "-m", "services.cli", "alerts", "silence", "list"],
+            env={**env, "COLUMNS": "60"}, capture_output=True, text=True, timeout=120,
+        ).stdout  # fmt: skip
+        assert second_id in listed_table  # whole, even on a narrow terminal
+        by_prefix = truce("expire", second_id[:6])
+        assert by_prefix.returncode == 0, by_prefix.stderr
+        assert f"Silence {second_id} expired." in by_prefix.stdout
+
+
+def test_an_alertmanager_receiver_gets_alertmanager_s_body_and_a_preview_shows_the_mute(
+    stack: Stack,
+) -> None:
+    area = "zabadani"
+    with http_receiver() as hook:
+        receiver = webhook("am", hook.url("/am"), format="alertmanager")
+        settings = stack.alerter_settings(config(area, [receiver]))
+        taskforce = {"Authorization": f"Bearer {stack.keys['taskforce']}"}
+        url = f"{settings.alerter_url}/v1/silences"
+        with stack.alerter(settings):
+            stack.post(burst(area, 6))
+            body = wait_for("the Alertmanager body", lambda: hook.on("/am"))[0].json()
+            refused = httpx.post(url, json={"matchers": {"area": "zabadany"}, "duration": "1h"},
+                                 headers=taskforce)  # fmt: skip
+            assert refused.status_code == 422
+            assert refused.json()["hint"] == "did you mean area=zabadani?"
+            spike_here = {"area": area, "rule": "violation_spike"}
+            preview = httpx.post(f"{url}?dry_run=true", headers=taskforce,
+                                 json={"matchers": spike_here, "duration": "1h"})  # fmt: skip
+            assert preview.status_code == 201, preview.text
+            assert [m["fingerprint"] for m in preview.json()["mutes"]] == [
+                body["alerts"][0]["fingerprint"]
+            ]
+            assert httpx.get(url, headers=taskforce).json() == []  # a preview stores nothing
+    assert body["version"] == "4"
+    assert body["status"] == "firing"
+    assert body["receiver"] == "am"
+    [alert] = body["alerts"]
+    assert alert["labels"]["alertname"] == "violation_spike"
+    assert alert["labels"]["area"] == area
+    assert alert["annotations"]["summary"].startswith("Ceasefire violation spike in Zabadani")
+    assert f"/dashboard#week=2016-W09&area={area}" in alert["generatorURL"]
+    assert alert["endsAt"] == "0001-01-01T00:00:00Z"
 
 
 # -- failures, dead letters, slow receivers --------------------------------------------------
@@ -445,7 +496,7 @@ def test_slack_and_email_receivers(stack: Stack) -> None:
     finally:
         smtp.stop()
     assert "FIRING" in slack["text"]
-    assert area in slack["text"]
+    assert areas()[area].name in slack["text"]  # the name people know, not the code
     assert slack["blocks"][0]["type"] == "header"
     assert any(area in b.get("text", {}).get("text", "") for b in slack["blocks"][1:])
     [mail] = mailbox.messages
@@ -454,4 +505,7 @@ def test_slack_and_email_receivers(stack: Stack) -> None:
     [delivery] = stack.deliveries("mail-oncall")
     assert delivery.outcome == "delivered"
     assert f"Message-ID: <{delivery.delivery_id}@truce.alerts>" in text
-    assert "Subject: [Truce FIRING] Alert: violation_spike in al_bab" in text
+    assert "Subject: [Truce FIRING] Ceasefire violation spike in Al-Bab (Aleppo)" in text
+    said = email.message_from_bytes(mail.content, policy=email.policy.default).get_content()
+    assert "What to do: " in said
+    assert "/dashboard#week=2016-W09&area=al_bab" in said  # the week of 1 March 2016
