@@ -73,16 +73,21 @@ def parse_json(raw: bytes) -> Any:
     return value
 
 
-async def read_json(request: Request, limit: int) -> Any:
-    check_json_content_type(request)
+async def read_body(request: Request, limit: int, advice: str = "send smaller batches") -> bytes:
+    """The whole body, or ``413`` as soon as it is known to exceed ``limit`` bytes."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise Problem(413, f"the request body exceeds {limit} bytes; send smaller batches")
+        raise Problem(413, f"the request body exceeds {limit} bytes; {advice}")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise Problem(413, f"the request body exceeds {limit} bytes; send smaller batches")
+            raise Problem(413, f"the request body exceeds {limit} bytes; {advice}")
         chunks.append(chunk)
-    return parse_json(b"".join(chunks))
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    check_json_content_type(request)
+    return parse_json(await read_body(request, limit))

@@ -12,6 +12,7 @@ from core.http import install_problem_handlers
 from core.openapi import install_openapi
 from core.probes import probe_router
 from core.settings import Settings
+from services.ingest.openrosa import router as openrosa_router
 from services.ingest.routes import router
 from services.ingest.state import IngestState
 
@@ -40,5 +41,6 @@ def create_app(settings: Settings) -> FastAPI:
     install_problem_handlers(app)
     install_openapi(app)
     app.include_router(router)
+    app.include_router(openrosa_router)  # CONTRACT 10: ODK Collect, KoboCollect, Enketo
     app.include_router(probe_router(lambda request: request.app.state.ingest))
     return app
