@@ -19,6 +19,7 @@ from typing import Any, Final
 from xml.etree.ElementTree import Element, ParseError, SubElement, tostring
 
 import orjson
+import structlog
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 from fastapi import APIRouter, Request
@@ -47,6 +48,7 @@ MAX_PARTS: Final = 20
 """An instance and its attachments; the forms have no media questions."""
 ERRORS_SHOWN: Final = 10
 
+log = structlog.get_logger("ingest.openrosa")
 router = APIRouter(include_in_schema=False)  # XML, documented in the README (OpenRosa 1.0)
 _REPORT_ID = re.compile(REPORT_ID_PATTERN)
 
@@ -150,9 +152,14 @@ async def submission(request: Request) -> Response:
         key = _partner(st, request)
         form, root = await _instance(request, st.settings.max_body_bytes)
         report, instance = _report(form, root, st.ledger, key)
+    except TruceError as exc:
+        problem = as_problem(exc)
+        log.info("openrosa submission refused", status=problem.status, detail=problem.detail[:300])
+        return _refusal(exc)
+    try:
         response = await _accept(st, key, [report], [instance])
     except TruceError as exc:
-        return _refusal(exc)
+        return _refusal(exc)  # logged by the intake, with the report id
     result = orjson.loads(bytes(response.body))["results"][0]
     said = "already received" if result["status"] == Verdict.DUPLICATE else "received"
     text = f"Report {result['report_id']} revision {result['revision']} {said}."
