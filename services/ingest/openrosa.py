@@ -68,14 +68,20 @@ def _message(
     return _xml(tostring(root, encoding="utf-8", xml_declaration=True), status, headers)
 
 
-def _refusal(exc: TruceError) -> Response:
+def _accepts(st: IngestState) -> dict[str, str]:
+    """The largest body /submission takes: on every answer of it, as the spec asks of
+    successes and recommends for errors."""
+    return {"X-OpenRosa-Accept-Content-Length": str(st.settings.max_body_bytes)}
+
+
+def _refusal(exc: TruceError, headers: dict[str, str] | None = None) -> Response:
     """A refusal as the phone shows it: the problem's detail, then each error by field."""
     problem = as_problem(exc)
     lines = [problem.detail]
     for error in (problem.extra.get("errors") or [])[:ERRORS_SHOWN]:
         loc = ".".join(str(part) for part in error.get("loc") or ())
         lines.append(f"{loc}: {error.get('msg')}" if loc else str(error.get("msg")))
-    headers = dict(problem.headers)
+    headers = {**(headers or {}), **problem.headers}
     if problem.status == 401:
         headers["WWW-Authenticate"] = BASIC_CHALLENGE
     return _message("\n".join(lines), problem.status, "error", headers)
@@ -138,9 +144,8 @@ async def submission_probe(request: Request) -> Response:
     try:
         _partner(st, request)
     except TruceError as exc:
-        return _refusal(exc)
-    limit = {"X-OpenRosa-Accept-Content-Length": str(st.settings.max_body_bytes)}
-    return Response(status_code=204, headers={**OPENROSA, **limit})
+        return _refusal(exc, _accepts(st))
+    return Response(status_code=204, headers={**OPENROSA, **_accepts(st)})
 
 
 @router.post("/submission")
@@ -155,15 +160,15 @@ async def submission(request: Request) -> Response:
     except TruceError as exc:
         problem = as_problem(exc)
         log.info("openrosa submission refused", status=problem.status, detail=problem.detail[:300])
-        return _refusal(exc)
+        return _refusal(exc, _accepts(st))
     try:
         response = await _accept(st, key, [report], [instance])
     except TruceError as exc:
-        return _refusal(exc)  # logged by the intake, with the report id
+        return _refusal(exc, _accepts(st))  # logged by the intake, with the report id
     result = orjson.loads(bytes(response.body))["results"][0]
     said = "already received" if result["status"] == Verdict.DUPLICATE else "received"
     text = f"Report {result['report_id']} revision {result['revision']} {said}."
-    return _message(text, 201, "submit_success")
+    return _message(text, 201, "submit_success", _accepts(st))
 
 
 async def _instance(request: Request, limit: int) -> tuple[Form, Element]:

@@ -5,6 +5,7 @@ exchange ODK Collect makes, checked against the OpenRosa specification's example
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import fromstring
@@ -57,11 +58,16 @@ def revisions_of(ingest: Ingest, report_id: str) -> list[tuple[int, str | None]]
 
 
 def message(response: httpx.Response) -> str:
-    """The OpenRosaResponse message (the spec's envelope), which the phone shows."""
+    """The OpenRosaResponse message (the spec's envelope), which the phone shows; every
+    answer of /submission says how large a body it takes (openrosa-form-submission)."""
     assert response.headers["content-type"].startswith("text/xml")
     root = fromstring(response.content)
     assert root.tag == f"{RESPONSE_NS}OpenRosaResponse"
     (node,) = root.findall(f"{RESPONSE_NS}message")
+    success = response.status_code == 201
+    assert node.get("nature") == ("submit_success" if success else "error")
+    if response.request.url.path == "/submission":
+        assert int(response.headers["x-openrosa-accept-content-length"]) > 0
     return node.text or ""
 
 
@@ -277,3 +283,29 @@ def test_a_fresh_process_knows_the_instances_from_the_log(
         assert message(edit) == f"Report {first} revision 3 received."
     assert again == [f"Report {first} revision {n} already received." for n in (2, 1)]
     assert [r for r, _ in revisions_of(ingest, first)] == [1, 2, 3]
+
+
+def test_a_chunked_submission_is_taken(ingest: Ingest, phone: Collect) -> None:
+    """The spec: the server MUST support HTTP 1.1 chunked transfer encoding."""
+    instance = new_instance_id()
+    boundary = "truce-chunked"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="xml_submission_file"; '
+        f'filename="i.xml"\r\nContent-Type: text/xml\r\n\r\n'.encode()
+        + violation_xml(instance)
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(body), 100):
+            yield body[start : start + 100]
+
+    response = httpx.post(
+        phone.url + "/submission",
+        auth=phone.auth,
+        headers={**request_headers(), "Content-Type": f"multipart/form-data; boundary={boundary}"},
+        content=chunks(),
+    )
+    assert response.request.headers["transfer-encoding"] == "chunked"
+    assert response.status_code == 201, response.text
+    assert revisions_of(ingest, instance) == [(1, instance)]
