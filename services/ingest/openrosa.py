@@ -43,6 +43,9 @@ OPENROSA: Final = {"X-OpenRosa-Version": "1.0"}
 XML: Final = "text/xml; charset=utf-8"
 FORMS_NS: Final = "http://openrosa.org/xforms/xformsList"
 RESPONSE_NS: Final = "http://openrosa.org/http/response"
+TRUCE_NS: Final = "https://truce.invalid/openrosa"
+"""Our extension of the OpenRosaResponse (the spec allows them): the report a submission
+became, for clients that are programs rather than phones."""
 SUBMISSION_FILE: Final = "xml_submission_file"
 MAX_PARTS: Final = 20
 """An instance and its attachments; the forms have no media questions."""
@@ -60,11 +63,17 @@ def _xml(body: bytes, status: int = 200, headers: dict[str, str] | None = None) 
 
 
 def _message(
-    text: str, status: int, nature: str, headers: dict[str, str] | None = None
+    text: str,
+    status: int,
+    nature: str,
+    headers: dict[str, str] | None = None,
+    result: dict[str, Any] | None = None,
 ) -> Response:
     """An OpenRosaResponse: the ``message`` is what Collect and Enketo show the user."""
     root = Element("OpenRosaResponse", xmlns=RESPONSE_NS)
     SubElement(root, "message", nature=nature).text = text
+    if result is not None:
+        SubElement(root, "report", {"xmlns": TRUCE_NS, **{k: str(v) for k, v in result.items()}})
     return _xml(tostring(root, encoding="utf-8", xml_declaration=True), status, headers)
 
 
@@ -168,7 +177,8 @@ async def submission(request: Request) -> Response:
     result = orjson.loads(bytes(response.body))["results"][0]
     said = "already received" if result["status"] == Verdict.DUPLICATE else "received"
     text = f"Report {result['report_id']} revision {result['revision']} {said}."
-    return _message(text, 201, "submit_success", _accepts(st))
+    fields = {k: result[k] for k in ("report_id", "revision", "status")}
+    return _message(text, 201, "submit_success", _accepts(st), fields)
 
 
 async def _instance(request: Request, limit: int) -> tuple[Form, Element]:
