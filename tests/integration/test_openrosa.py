@@ -131,6 +131,9 @@ def test_submission_is_a_report_with_the_instance_id(ingest: Ingest, phone: Coll
     assert response.status_code == 201, response.text
     assert_openrosa(response)
     assert message(response) == f"Report {instance} revision 1 received."
+    extension = fromstring(response.content).find("{https://truce.invalid/openrosa}report")
+    assert extension is not None
+    assert extension.attrib == {"report_id": instance, "revision": "1", "status": "accepted"}
     (stored,) = [e for e in ingest.on_topic() if e.report.report_id == instance]
     report = stored.report
     assert (report.kind, report.revision, report.area, report.killed) == (
