@@ -312,3 +312,16 @@ def test_a_chunked_submission_is_taken(ingest: Ingest, phone: Collect) -> None:
     assert response.request.headers["transfer-encoding"] == "chunked"
     assert response.status_code == 201, response.text
     assert revisions_of(ingest, instance) == [(1, instance)]
+
+
+def test_an_edit_whose_original_never_came_is_its_next_revision(
+    ingest: Ingest, phone: Collect
+) -> None:
+    """The phone edited a form before sending it: the edit names the unsent instance, whose
+    id is the report id; the original, if it comes later, is the older revision."""
+    original, edit = new_instance_id(), new_instance_id()
+    first = phone.submit(violation_xml(edit, deprecated=original, killed=6))
+    assert message(first) == f"Report {original} revision 2 received."
+    late = phone.submit(violation_xml(original))
+    assert message(late) == f"Report {original} revision 1 received."
+    assert revisions_of(ingest, original) == [(1, original), (2, edit)]
