@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -153,22 +154,45 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
+def basic_password(request: Request) -> str:
+    """The password of HTTP Basic auth (RFC 7617), which is the API key for OpenRosa
+    clients (CONTRACT 10); the user name is not checked."""
+    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+    try:
+        _, colon, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        colon = password = ""
+    if scheme.lower() != "basic" or not colon or not password.strip():
+        raise Problem(
+            401,
+            "log in with your partner key as the password (any user name)",
+            headers={"WWW-Authenticate": BASIC_CHALLENGE},
+        )
+    return password.strip()
+
+
+BASIC_CHALLENGE = 'Basic realm="truce", charset="UTF-8"'
+
+
 def require_roles(
-    store: Callable[[], KeyStore], *roles: Role, limiter: Limiter | None = None
+    store: Callable[[], KeyStore],
+    *roles: Role,
+    limiter: Limiter | None = None,
+    token: Callable[[Request], str] = bearer_token,
+    challenge: str = 'Bearer realm="truce", error="invalid_token"',
 ) -> Callable[[Request], ApiKey]:
     """A FastAPI dependency: the caller's key, if its role is one of ``roles`` (admin always).
 
     With a ``limiter`` the key spends a token here, before the handler reads the body,
-    so a key's refused requests count against it too (429 with ``Retry-After``)."""
+    so a key's refused requests count against it too (429 with ``Retry-After``).
+    ``token`` reads the key from the request, ``challenge`` is the 401's WWW-Authenticate."""
     allowed = {*roles, Role.ADMIN}
 
     def dependency(request: Request) -> ApiKey:
-        key = store().authenticate(bearer_token(request))
+        key = store().authenticate(token(request))
         if key is None:
             raise Problem(
-                401,
-                "unknown or revoked API key",
-                headers={"WWW-Authenticate": 'Bearer realm="truce", error="invalid_token"'},
+                401, "unknown or revoked API key", headers={"WWW-Authenticate": challenge}
             )
         wait = limiter.acquire(key.name) if limiter is not None else 0.0
         if wait:

@@ -31,10 +31,22 @@ class ReportEnvelope(BaseModel):
     received_at: UtcDatetime
     schema_version: int = Field(default=SCHEMA_VERSION, ge=1)
     content_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    instance_id: str | None = Field(
+        default=None,
+        max_length=200,
+        exclude_if=lambda value: value is None,
+        description="the OpenRosa instance (meta/instanceID) it came from (CONTRACT 10); "
+        "absent for JSON reports",
+    )
 
 
 def make_envelope(
-    report: Report, *, org: str, key_name: str, received_at: datetime
+    report: Report,
+    *,
+    org: str,
+    key_name: str,
+    received_at: datetime,
+    instance_id: str | None = None,
 ) -> ReportEnvelope:
     """Wrap a validated report for publishing, hashing its canonical content."""
     return ReportEnvelope(
@@ -44,6 +56,7 @@ def make_envelope(
         received_at=received_at,
         schema_version=SCHEMA_VERSION,
         content_hash=content_hash(report),
+        instance_id=instance_id,
     )
 
 

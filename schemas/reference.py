@@ -27,6 +27,7 @@ class Area(BaseModel):
 
     code: str = Field(pattern=CODE_PATTERN)
     name: str = Field(min_length=1)
+    name_ar: str = Field(min_length=1, description="the name in Arabic (see the file's sources)")
     governorate: str = Field(min_length=1)
     besieged: bool
     hard_to_reach: bool
@@ -42,6 +43,7 @@ class Party(BaseModel):
 
     code: str = Field(pattern=CODE_PATTERN)
     name: str = Field(min_length=1)
+    name_ar: str = Field(min_length=1, description="the name in Arabic (see the file's sources)")
     side: Side
     designated: bool
 
@@ -50,6 +52,7 @@ class _AreasFile(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     source: str = Field(min_length=1)
+    name_ar_source: str = Field(min_length=1)
     note: str = Field(min_length=1)
     areas: tuple[Area, ...] = Field(min_length=1)
 
@@ -58,6 +61,7 @@ class _PartiesFile(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     source: str = Field(min_length=1)
+    name_ar_source: str = Field(min_length=1)
     note: str = Field(min_length=1)
     parties: tuple[Party, ...] = Field(min_length=1)
 

@@ -366,12 +366,25 @@ def demo(
         Path | None,
         typer.Option("--out", help="Folder for the weekly reports; default $TRUCE_HOME/reports."),
     ] = None,
+    openrosa: Annotated[
+        float | None,
+        typer.Option(
+            "--openrosa",
+            min=0.0,
+            max=1.0,
+            help="Share of first field reports sent through OpenRosa (/submission), as "
+            "from phones, the rest through the JSON API; default: a quarter.",
+        ),
+    ] = None,
 ) -> None:
     """Replay the weeks after Munich 2016 through the public API and print the weekly report."""
     from services.demo.run import DemoMismatch, run_demo
 
     settings = _settings()
-    result = run_demo(settings, out, scale=scale, out_dir=folder, keep_running=keep_running)
+    share = {} if openrosa is None else {"openrosa": openrosa}
+    result = run_demo(
+        settings, out, scale=scale, out_dir=folder, keep_running=keep_running, **share
+    )
     out.print(f"weekly report {result.week} written to {result.report_dir}:")
     for path in result.report_files:
         out.print(f"  {path.name}")

@@ -21,6 +21,7 @@ from tenacity import (
 
 from core.errors import TruceError
 from schemas.columns import COLUMNS
+from services.demo.openrosa import OpenRosaClient, outcome
 from services.demo.scenario import Report, Scenario, Submission
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -77,7 +78,8 @@ def _wait(state: RetryCallState) -> float:
 
 
 class Replayer:
-    """Posts submissions with the key of the organisation that sends each of them."""
+    """Posts submissions with the key of the organisation that sends each of them; the
+    share ``openrosa`` of first field reports goes through OpenRosa, as from a phone."""
 
     def __init__(
         self,
@@ -85,11 +87,13 @@ class Replayer:
         keys: Mapping[str, str],
         timeout_s: float = 60,
         spreadsheets: Collection[str] = (),
+        openrosa: float = 0.0,
     ) -> None:
         self.client = httpx.Client(base_url=ingest_url, timeout=timeout_s)
         self.keys = keys
         self.spreadsheets = frozenset(spreadsheets)
         self.totals = ReplayTotals()
+        self.phone = OpenRosaClient(self.client, openrosa)
 
     def close(self) -> None:
         self.client.close()
@@ -100,22 +104,52 @@ class Replayer:
         stop=stop_after_delay(120),
         reraise=True,
     )
-    def _post(self, submission: Submission) -> httpx.Response:
+    def _post(self, submission: Submission, reports: list[Report]) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.keys[submission.org]}"}
         if submission.org in self.spreadsheets:
             headers["Content-Type"] = "text/csv"
-            content = sheet(submission.reports)
+            content = sheet(reports)
             response = self.client.post("/v1/reports/import", content=content, headers=headers)
         else:
-            batch = {"reports": list(submission.reports)}
+            batch = {"reports": reports}
             response = self.client.post("/v1/reports/batch", json=batch, headers=headers)
+        return self._retried(response)
+
+    def _retried(self, response: httpx.Response) -> httpx.Response:
         if response.status_code in RETRY_STATUSES:
             self.totals.retries += 1
             raise _TryAgain(float(response.headers.get("Retry-After", "0") or 0))
         return response
 
+    @retry(
+        retry=retry_if_exception_type((_TryAgain, httpx.TransportError)),
+        wait=_wait,
+        stop=stop_after_delay(120),
+        reraise=True,
+    )
+    def _submit(self, submission: Submission, report: Report) -> httpx.Response:
+        key = self.keys[submission.org]
+        return self._retried(self.phone.submit(submission.org, key, report))
+
     def send(self, submission: Submission) -> None:
-        response = self._post(submission)
+        by_phone = [r for r in submission.reports if self.phone.takes(r)]
+        for report in by_phone:
+            answer = self._submit(submission, report)
+            status, text = outcome(answer)
+            if answer.status_code != 201:
+                raise ReplayError(
+                    f"/submission refused {report['report_id']} of {submission.org} for "
+                    f"{submission.day}: {answer.status_code} {text}"
+                )
+            self.totals.requests += 1
+            self.totals.accepted += status == "accepted"
+            self.totals.duplicates += status == "duplicate"
+        rest = [r for r in submission.reports if not self.phone.takes(r)]
+        if rest:
+            self._send_batch(submission, rest)
+
+    def _send_batch(self, submission: Submission, reports: list[Report]) -> None:
+        response = self._post(submission, reports)
         if response.status_code != 202:
             problem = response.json() if response.content else {}
             detail = problem.get("detail", response.text)
@@ -138,10 +172,16 @@ def replay(
     keys: Mapping[str, str],
     on_sent: Callable[[int], None] = lambda n: None,
     submissions: Sequence[Submission] | None = None,
+    openrosa: float = 0.0,
 ) -> ReplayTotals:
     """Send every submission (or those given) in order; ``on_sent`` gets the reports of
-    each request."""
-    replayer = Replayer(ingest_url, keys, spreadsheets=scenario.timeline.organisations.spreadsheets)
+    each request; the share ``openrosa`` of first field reports goes by OpenRosa."""
+    replayer = Replayer(
+        ingest_url,
+        keys,
+        spreadsheets=scenario.timeline.organisations.spreadsheets,
+        openrosa=openrosa,
+    )
     try:
         for submission in scenario.submissions if submissions is None else submissions:
             replayer.send(submission)

@@ -53,6 +53,11 @@ class DemoResult:
     monitor_key: str = ""
 
 
+OPENROSA_SHARE = 0.25
+"""The share of first field reports the demo sends as phones do, through OpenRosa
+(CONTRACT 10), the rest through the JSON API: the figures must be the same."""
+
+
 def _progress(console: Console) -> Progress:
     return Progress(
         SpinnerColumn(),
@@ -72,6 +77,7 @@ def _replay(
     console: Console,
     submissions: list[Submission],
     label: str,
+    openrosa: float,
 ) -> ReplayTotals:
     started = time.monotonic()
     total = sum(len(s.reports) for s in submissions)
@@ -84,7 +90,14 @@ def _replay(
             rate = done / max(time.monotonic() - started, 1e-6)
             progress.update(task, rate=f"{rate:,.0f} reports/s")
 
-        return replay(scenario, settings.ingest_url, keys, on_sent=sent, submissions=submissions)
+        return replay(
+            scenario,
+            settings.ingest_url,
+            keys,
+            on_sent=sent,
+            submissions=submissions,
+            openrosa=openrosa,
+        )
 
 
 def edition_days(report_week: str) -> list[tuple[str, date]]:
@@ -124,7 +137,12 @@ def _publish(
 
 
 def _replay_and_publish(
-    scenario: Scenario, settings: Settings, keys: dict[str, str], console: Console, timeout_s: float
+    scenario: Scenario,
+    settings: Settings,
+    keys: dict[str, str],
+    console: Console,
+    timeout_s: float,
+    openrosa: float,
 ) -> ReplayTotals:
     """Replay up to each edition's day, wait until the store has it all, publish."""
     totals = ReplayTotals()
@@ -133,7 +151,7 @@ def _replay_and_publish(
     try:
         for submissions, week in phases(scenario):
             label = f"before the {week} edition" if week else "sent after the editions"
-            done = _replay(scenario, settings, keys, console, submissions, label)
+            done = _replay(scenario, settings, keys, console, submissions, label, openrosa)
             for name in ("requests", "accepted", "duplicates", "retries", "sheets"):
                 setattr(totals, name, getattr(totals, name) + getattr(done, name))
             if week is not None:
@@ -233,6 +251,7 @@ def run_demo(
     out_dir: Path | None = None,
     keep_running: bool = False,
     catch_up_timeout_s: float = 600.0,
+    openrosa: float = OPENROSA_SHARE,
 ) -> DemoResult:
     scenario = build_scenario(scale)
     t = scenario.timeline
@@ -251,7 +270,9 @@ def run_demo(
     try:
         partners = [o for o in scenario.organisations() if o != t.organisations.taskforce]
         keys = demo_keys(settings, partners, t.organisations.taskforce)
-        totals = _replay_and_publish(scenario, settings, keys, console, catch_up_timeout_s)
+        totals = _replay_and_publish(
+            scenario, settings, keys, console, catch_up_timeout_s, openrosa
+        )
         console.print(
             f"sent {totals.requests:,} requests ({totals.sheets:,} of them CSV sheets): "
             f"{totals.accepted:,} revisions accepted, "

@@ -14,6 +14,7 @@ from core.probes import probe_router
 from core.settings import Settings
 from services.ingest.elsewhere import install_read_pointer
 from services.ingest.imports import router as import_router
+from services.ingest.openrosa import router as openrosa_router
 from services.ingest.routes import router
 from services.ingest.state import IngestState
 
@@ -44,5 +45,6 @@ def create_app(settings: Settings) -> FastAPI:
     install_openapi(app)
     app.include_router(router)
     app.include_router(import_router)
+    app.include_router(openrosa_router)  # CONTRACT 10: ODK Collect, KoboCollect, Enketo
     app.include_router(probe_router(lambda request: request.app.state.ingest))
     return app

@@ -96,6 +96,7 @@ class LogFollower(threading.Thread):
                     str(envelope["content_hash"]),
                     str(envelope["org"]),
                     Receipt(leaf_hash(value), record.partition, record.offset),
+                    envelope.get("instance_id"),
                 )
             )
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):

@@ -36,6 +36,10 @@ class Judged:
     verdict: Verdict
 
     @property
+    def instance_id(self) -> str | None:
+        return self.envelope.instance_id
+
+    @property
     def result(self) -> dict[str, Any]:
         report = self.envelope.report
         return {"report_id": report.report_id, "revision": report.revision, "status": self.verdict}
@@ -115,9 +119,16 @@ def _reject(offenders: list[dict[str, Any]], total: int) -> InvalidInput:
     return _ERROR[status]("; ".join(parts) + "; nothing was published", errors=offenders)
 
 
-def judge(items: Sequence[object], key: ApiKey, ledger: Ledger, now: datetime) -> list[Judged]:
+def judge(
+    items: Sequence[object],
+    key: ApiKey,
+    ledger: Ledger,
+    now: datetime,
+    instances: Sequence[str | None] | None = None,
+) -> list[Judged]:
     """Every report accepted or duplicate, or an error naming each offending index
-    (invalid ones, and among the valid ones those refused or in conflict)."""
+    (invalid ones, and among the valid ones those refused or in conflict). ``instances``
+    are the OpenRosa instance ids the reports came from (CONTRACT 10), kept with them."""
     offenders: list[dict[str, Any]] = []
     judged: list[Judged] = []
     seen: dict[tuple[str, int], str] = {}
@@ -126,7 +137,13 @@ def judge(items: Sequence[object], key: ApiKey, ledger: Ledger, now: datetime) -
             offenders.extend(parsed)
             continue
         report = parsed
-        envelope = make_envelope(report, org=key.org, key_name=key.name, received_at=now)
+        envelope = make_envelope(
+            report,
+            org=key.org,
+            key_name=key.name,
+            received_at=now,
+            instance_id=instances[index] if instances else None,
+        )
         if report.kind not in FILED_BY.get(key.role, frozenset()):
             offenders.append(
                 {

@@ -40,6 +40,8 @@ class Entry(NamedTuple):
     content_hash: str
     org: str
     receipt: Receipt
+    instance_id: str | None = None
+    """The OpenRosa instance (``meta/instanceID``) the revision came from, if any."""
 
 
 _PACKED = struct.Struct(">32s32sIQ")
@@ -62,6 +64,8 @@ class Ledger:
     def __init__(self) -> None:
         self._owners: dict[str, str] = {}
         self._revisions: dict[str, bytes] = {}
+        self._top: dict[str, int] = {}
+        self._instances: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -90,6 +94,20 @@ class Ledger:
         _, leaf, partition, offset = _PACKED.unpack(known)
         return Receipt(leaf, partition, offset)
 
+    def latest(self, report_id: str) -> int:
+        """The highest revision recorded for the report (0 if none)."""
+        with self._lock:
+            return self._top.get(report_id, 0)
+
+    def instance(self, instance_id: str) -> tuple[str, int] | None:
+        """The (report id, revision) an OpenRosa instance was accepted as, if it was."""
+        with self._lock:
+            known = self._instances.get(instance_id)
+        if known is None:
+            return None
+        report_id, _, revision = known.rpartition(" ")
+        return report_id, int(revision)
+
     def record(self, entry: Entry) -> None:
         """Remember an accepted revision; the log's first write of a revision stays."""
         self.record_many([entry])
@@ -97,7 +115,12 @@ class Ledger:
     def record_many(self, accepted: Iterable[Entry]) -> None:
         """:meth:`record` for a whole request under one lock (a batch has 1,000)."""
         with self._lock:
-            for report_id, revision, content_hash, org, receipt in accepted:
+            for report_id, revision, content_hash, org, receipt, instance_id in accepted:
                 self._owners.setdefault(report_id, org)
                 packed = _PACKED.pack(bytes.fromhex(content_hash), *receipt)
-                self._revisions.setdefault(_revision_key(report_id, revision), packed)
+                key = _revision_key(report_id, revision)
+                self._revisions.setdefault(key, packed)
+                if revision > self._top.get(report_id, 0):
+                    self._top[report_id] = revision
+                if instance_id is not None:
+                    self._instances.setdefault(instance_id, key)

@@ -56,15 +56,20 @@ async def _reader(request: Request) -> ApiKey:
     return (await state(request)).auth_any(request)
 
 
-async def _accept(st: IngestState, key: ApiKey, items: list[Any]) -> Response:
+async def _accept(
+    st: IngestState, key: ApiKey, items: list[Any], instances: list[str | None] | None = None
+) -> Response:
+    """Judge and publish the reports (``instances``: their OpenRosa instance ids)."""
     try:
-        return await _judge_and_publish(st, key, items)
+        return await _judge_and_publish(st, key, items, instances)
     except TruceError as exc:
         _refused(key, items, as_problem(exc))
         raise
 
 
-async def _judge_and_publish(st: IngestState, key: ApiKey, items: list[Any]) -> Response:
+async def _judge_and_publish(
+    st: IngestState, key: ApiKey, items: list[Any], instances: list[str | None] | None
+) -> Response:
     if not st.follower.caught_up.is_set():
         # CONTRACT 6: a duplicate, 409 or 403 is never decided from a partial view of the
         # log; until the ledger has read it all, nothing is judged
@@ -87,7 +92,7 @@ async def _judge_and_publish(st: IngestState, key: ApiKey, items: list[Any]) -> 
                 headers={"Retry-After": IN_DOUBT_RETRY_AFTER},
             )
         try:
-            judged = judge(items, key, st.ledger, now)
+            judged = judge(items, key, st.ledger, now, instances)
         except TruceError as exc:
             st.metrics.rejected.labels(str(as_problem(exc).status)).inc()
             raise
@@ -145,7 +150,7 @@ async def _publish(
         ) from exc
     st.metrics.publish_seconds.observe(time.perf_counter() - started)
     entries = [
-        Entry(*j.ledger_entry, Receipt(leaf_hash(value), partition, offset))
+        Entry(*j.ledger_entry, Receipt(leaf_hash(value), partition, offset), j.instance_id)
         for j, (_, value), (partition, offset) in zip(fresh, records, positions, strict=True)
     ]
     st.ledger.record_many(entries)

@@ -18,8 +18,10 @@ import httpx
 import pytest
 
 from core.settings import Settings
-from schemas import topic_names
+from schemas import decode_envelope, topic_names
 from services.demo.expectation import Headline, expected_metrics, headline
+from services.demo.openrosa import OpenRosaClient
+from services.demo.run import OPENROSA_SHARE
 from services.demo.scenario import build_scenario
 from services.runtime import control
 from services.verify import operator_key
@@ -133,6 +135,16 @@ def test_demo_then_rebuild(demo_settings: Settings, tmp_path: Path) -> None:
         accepted = re.search(r"([\d,]+) revisions accepted, ([\d,]+) duplicates", first.stdout)
         assert accepted, first.stdout
         assert int(accepted[1].replace(",", "")) == scenario.distinct_revisions
+        # a share of the first field reports came as from phones, through OpenRosa
+        phone = OpenRosaClient(httpx.Client(), OPENROSA_SHARE)
+        by_phone = {r["report_id"] for s in scenario.submissions for r in s.reports
+                    if phone.takes(r)}  # fmt: skip
+        records = read_topic(demo_settings.bootstrap_servers,
+                             topic_names(demo_settings.topic_prefix).reports)  # fmt: skip
+        envelopes = [decode_envelope(value) for value in records]
+        via = {e.report.report_id for e in envelopes if e.instance_id is not None}
+        assert len(by_phone) > 10
+        assert via == by_phone
         for name in ("md", "html", "csv", "hxl.csv", "json"):
             assert (reports / f"truce-weekly-2016-W09.{name}").stat().st_size > 0
         report = json.loads((reports / "truce-weekly-2016-W09.json").read_text())

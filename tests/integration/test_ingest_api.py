@@ -96,6 +96,7 @@ def test_reference_data_for_every_role(ingest: Ingest) -> None:
         assert set(areas.json()[0]) == {
             "code",
             "name",
+            "name_ar",
             "governorate",
             "besieged",
             "hard_to_reach",

@@ -240,8 +240,8 @@ def test_reference_data_is_for_every_role(api: Api, who: str) -> None:
     assert areas.status_code == 200
     assert areas.json() == [a.model_dump() for a in area_list()]
     assert set(areas.json()[0]) == {
-        "code", "name", "governorate", "besieged", "hard_to_reach", "people_in_need", "lat",
-        "lon",
+        "code", "name", "name_ar", "governorate", "besieged", "hard_to_reach",
+        "people_in_need", "lat", "lon",
     }  # fmt: skip
     parties = api.get("/v1/reference/parties", who)
     assert parties.status_code == 200

@@ -53,3 +53,25 @@ def test_remembered_reports_add_nothing_for_the_garbage_collector_to_walk() -> N
     )
     gc.collect()
     assert len(gc.get_objects()) - before < 100
+
+
+def test_latest_revision_and_openrosa_instances() -> None:
+    """CONTRACT 10: an instance id names the revision it was accepted as; the first
+    write of an instance stays, like the first write of a revision."""
+    ledger = Ledger()
+    assert ledger.latest("uuid:a") == 0
+    assert ledger.instance("uuid:a") is None
+    receipt = Receipt(b"\x07" * 32, 1, 0)
+    ledger.record_many(
+        [Entry("uuid:a", 1, _hash("h1"), "sarc", receipt, "uuid:a"),
+         Entry("uuid:a", 3, _hash("h3"), "sarc", receipt, "uuid:c"),
+         Entry("uuid:a", 2, _hash("h2"), "sarc", receipt, "uuid:b"),
+         Entry("uuid:a", 4, _hash("h4"), "sarc", receipt, "uuid:c"),
+         Entry("json-1", 5, _hash("j"), "sarc", receipt)]
+    )  # fmt: skip
+    assert ledger.latest("uuid:a") == 4  # revisions in any order: the highest
+    assert ledger.latest("json-1") == 5
+    assert ledger.instance("uuid:a") == ("uuid:a", 1)
+    assert ledger.instance("uuid:b") == ("uuid:a", 2)
+    assert ledger.instance("uuid:c") == ("uuid:a", 3)
+    assert ledger.instance("json-1") is None

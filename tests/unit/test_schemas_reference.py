@@ -14,6 +14,7 @@ from schemas.reference import RESERVED_CODES, reference_source
 AREA_KEYS = {
     "code",
     "name",
+    "name_ar",
     "governorate",
     "besieged",
     "hard_to_reach",
@@ -21,7 +22,7 @@ AREA_KEYS = {
     "lat",
     "lon",
 }
-PARTY_KEYS = {"code", "name", "side", "designated"}
+PARTY_KEYS = {"code", "name", "name_ar", "side", "designated"}
 
 
 def raw(name: str) -> dict[str, object]:
@@ -109,3 +110,20 @@ def test_sources_are_readable_from_code() -> None:
     assert "OCHA" in reference_source("areas")
     assert "2254" in reference_source("parties")
     assert "2268" in reference_source("parties")
+
+
+ARABIC = re.compile(r"^[\u0600-\u06FF ()/،,.]+$")
+
+
+@pytest.mark.parametrize("name", ["areas.json", "parties.json"])
+def test_every_code_has_an_arabic_name_with_its_source(name: str) -> None:
+    data = raw(name)
+    listed = data["areas" if name == "areas.json" else "parties"]
+    assert all(ARABIC.match(item["name_ar"]) for item in listed)  # type: ignore[attr-defined]
+    assert "Arabic Wikipedia" in str(data["name_ar_source"])
+
+
+def test_arabic_names_of_known_places() -> None:
+    assert areas()["madaya"].name_ar == "مضايا"
+    assert areas()["daraya"].name_ar == "داريا"
+    assert parties()["isil"].name_ar == "تنظيم الدولة الإسلامية (داعش)"
