@@ -167,6 +167,22 @@ def test_the_dashboard_shows_the_numbers_of_the_api(store: Store, session: Sessi
     assert len(marks) == len(store.get("/v1/reference/areas"))
     assert {a: n for a, n in marks.items() if n} == {a: n for a, n in per_area.items() if n}
 
+    # the coverage layer: an area nobody reported from is hatched, unlike the grey of an
+    # area with reports but no violation (Fouah: deliveries only)
+    coverage = store.get("/v1/metrics/coverage", week=seed.WEEK)["rows"]
+    looks = page.eval_on_selector_all(
+        "#map g[data-area] circle.area", "cs => Object.fromEntries(cs.map(c => "
+        "[c.closest('g').dataset.area, [c.classList.contains('unmonitored'), "
+        "getComputedStyle(c).fill]]))",
+    )  # fmt: skip
+    assert {a: not silent for a, (silent, _) in looks.items()} == {
+        r["area"]: r["monitored"] for r in coverage
+    }
+    assert all("#hatch" in fill for silent, fill in looks.values() if silent)
+    assert not per_area.get("fouah")
+    assert looks["fouah"][0] is False
+    assert "#hatch" not in looks["fouah"][1]
+
     # the trends: eight weeks ending with the chosen one, per party, from the API
     weeks = page.get_attribute("#trends", "data-weeks").split(",")  # type: ignore[union-attr]
     assert (len(weeks), weeks[-1], weeks[-2]) == (8, seed.WEEK, seed.PREVIOUS)

@@ -259,9 +259,33 @@ function renderAlerts(report) {
   }
 }
 
-function renderMap(rows) {
+// Coverage layer: an area nobody reported from this week is hatched ("no reports"), not
+// grey like an area whose reporters saw no violation.
+function hatchPattern() {
+  const defs = svg("defs");
+  const pattern = svg("pattern", { id: "hatch", width: 6, height: 6, patternUnits: "userSpaceOnUse", patternTransform: "rotate(45)" });
+  pattern.append(svg("rect", { width: 6, height: 6, class: "hatch-ground" }));
+  pattern.append(svg("line", { x1: 0, y1: 0, x2: 0, y2: 6, class: "hatch-line" }));
+  defs.append(pattern);
+  return defs;
+}
+
+function coverageOf(report) {
+  const byArea = {};
+  for (const c of report.coverage || []) byArea[c.area] = c;
+  return byArea;
+}
+
+function coverageNote(c) {
+  if (!c || c.monitored) return c ? `, ${c.reports} reports from ${c.reporting_orgs} organisations` : "";
+  const last = c.last_report_at ? `last report ${c.last_report_at.slice(0, 10)}` : "never reported";
+  return `, no reports this week (${last})`;
+}
+
+function renderMap(rows, report) {
   const map = $("#map");
-  map.replaceChildren();
+  map.replaceChildren(hatchPattern());
+  const covered = coverageOf(report);
   const width = 600;
   const height = 520;
   const pad = 40;
@@ -290,11 +314,14 @@ function renderMap(rows) {
   for (const area of ordered) {
     const count = perArea[area.code] || 0;
     const r = 4 + 3 * Math.sqrt(count);
-    const group = svg("g", { "data-area": area.code, "data-violations": String(count) });
+    const c = covered[area.code];
+    const silent = c !== undefined && !c.monitored;
+    const group = svg("g", { "data-area": area.code, "data-violations": String(count), "data-monitored": String(!silent) });
     if (area.besieged) group.append(svg("circle", { class: "ring", cx: x(area.lon), cy: y(area.lat), r: r + 3 }));
-    const dot = svg("circle", { class: `area${count ? "" : " quiet"}${state.area === area.code ? " selected" : ""}`, cx: x(area.lon), cy: y(area.lat), r });
+    const look = silent ? " unmonitored" : count ? "" : " quiet";
+    const dot = svg("circle", { class: `area${look}${state.area === area.code ? " selected" : ""}`, cx: x(area.lon), cy: y(area.lat), r: silent ? r + 2 : r });
     const title = svg("title");
-    title.textContent = `${area.name} (${area.governorate}): ${count} violations in ${state.week}${area.besieged ? ", besieged" : ""}`;
+    title.textContent = `${area.name} (${area.governorate}): ${silent ? "no reports" : `${count} violations`} in ${state.week}${area.besieged ? ", besieged" : ""}${coverageNote(c)}`;
     dot.append(title);
     dot.addEventListener("click", () => setFilter("area", state.area === area.code ? "" : area.code));
     group.append(dot);
@@ -409,7 +436,7 @@ async function load() {
     renderBesieged(report);
     markRestatements(report);
     renderAlerts(report);
-    renderMap(weekly.rows);
+    renderMap(weekly.rows, report);
     await renderTrends();
     showMessage("");
     document.body.dataset.week = state.week;
