@@ -24,6 +24,7 @@ _EVENTS = {
     "violation_spike": ("Security", "Ceasefire violation spike"),
     "delivery_gap": ("Other", "Besieged area without humanitarian delivery"),
     "stale_access_request": ("Other", "Humanitarian access request unanswered"),
+    "reporting_gap": ("Security", "No reports from an area's usual reporters"),
 }
 _SEVERITY = {"minor": "Minor", "moderate": "Moderate", "severe": "Severe", "extreme": "Extreme"}
 

@@ -33,6 +33,7 @@ class Classifier:
             bool(self.exempt_reason(placement, facts)),
             placement.verification,
             parse_utc(str(report["occurred_at"])).toordinal(),
+            placement.org,
         )
 
     def canonical(

@@ -37,10 +37,17 @@ class Member:
     beneficiaries: int
     retracted: bool
     day: int  # proleptic ordinal of the UTC day of occurred_at
+    org: str = ""  # the organisation that owns the report (the reporting-gap rule)
 
 
 def member_of(
-    report_id: str, kind: str, report: Mapping[str, Any], exempt: bool, verification: str, day: int
+    report_id: str,
+    kind: str,
+    report: Mapping[str, Any],
+    exempt: bool,
+    verification: str,
+    day: int,
+    org: str = "",
 ) -> Member:
     """The slim member of a report; its small categorical strings are interned so that a
     million members share them."""
@@ -56,6 +63,7 @@ def member_of(
         int(report.get("beneficiaries") or 0),
         bool(report.get("retracted", False)),
         day,
+        intern(org),
     )
 
 
@@ -83,6 +91,7 @@ class AreaIndex:
     seen: Counter[date] = field(default_factory=Counter)  # live reports per UTC day
     completed: dict[str, date] = field(default_factory=dict)  # rid -> completed delivery day
     requests: dict[str, tuple[date, str]] = field(default_factory=dict)  # rid -> (day, status)
+    reporters: dict[str, Counter[date]] = field(default_factory=dict)  # org -> reports per day
 
     def show(self, week: str, party: str) -> None:
         """Remember a row was published, so it is re-published (as zero) once emptied."""
@@ -136,6 +145,10 @@ class AreaIndex:
     def _apply_rules_inputs(self, member: Member, sign: int) -> None:
         day = date.fromordinal(member.day)
         _bump(self.seen, day, sign)
+        per_day = self.reporters.setdefault(member.org, Counter())
+        _bump(per_day, day, sign)
+        if not per_day:
+            del self.reporters[member.org]
         status = member.status
         if member.kind == "violation" and not member.exempt:
             _bump(self.violations, day, sign)
