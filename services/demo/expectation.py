@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from schemas import FIELD_KINDS
 from schemas.figures import ACCESS, COMPLIANCE, COUNTED_KINDS, FigureSet
-from schemas.reference import parties
+from schemas.reference import areas, parties
 from schemas.weeks import parse_utc, week_of
 from services.published import MetricsSet, Row
 
@@ -149,3 +150,28 @@ def headline(expected: MetricsSet, week: str) -> Headline:
         requests_approved_to_date=sum(a["requests_approved"] for a in to_date),
         requests_to_date=sum(a[name] for a in to_date for name in REQUESTS),
     )
+
+
+def expected_coverage(
+    latest: Mapping[str, Mapping[str, Any]], owners: Mapping[str, str], week: str
+) -> dict[str, dict[str, int]]:
+    """CONTRACT 9 coverage of ``week`` counted from the scenario: per area of the
+    reference data, its current (not retracted) field reports that occurred that week,
+    the organisations that own them (``owners``: report id -> organisation) and whether
+    there was any (``monitored``, 1 or 0)."""
+    orgs: defaultdict[str, set[str]] = defaultdict(set)
+    reports: defaultdict[str, int] = defaultdict(int)
+    for report in latest.values():
+        if report["kind"] not in FIELD_KINDS or report.get("retracted", False):
+            continue
+        if week_of(report["occurred_at"]) == week:
+            reports[report["area"]] += 1
+            orgs[report["area"]].add(owners[report["report_id"]])
+    return {
+        code: {
+            "reports": reports[code],
+            "reporting_orgs": len(orgs[code]),
+            "monitored": int(reports[code] > 0),
+        }
+        for code in sorted(areas())
+    }
