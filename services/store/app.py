@@ -50,5 +50,5 @@ def create_app(settings: Settings, store: StoreState | None = None) -> FastAPI:
     app.include_router(changes_router)
     app.include_router(log_router)
     app.include_router(probe_router(lambda request: request.app.state.store))
-    install_dashboard(app)
+    install_dashboard(app, settings)
     return app

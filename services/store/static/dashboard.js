@@ -9,7 +9,7 @@ const TREND_WEEKS = 8;
 const PALETTE = ["#b3261e", "#1f5fa8", "#1e6b3a", "#8a5a00", "#6b3fa0", "#0f7c86", "#a83279",
   "#4d5b69", "#c76b00", "#2e8b57", "#7b2d26", "#36648b"];
 
-const state = { key: "", week: "", area: "", party: "", areas: [], parties: [], charts: {} };
+const state = { key: "", week: "", area: "", party: "", areas: [], parties: [], charts: {}, session: null };
 const $ = (selector) => document.querySelector(selector);
 
 // -- ISO weeks ------------------------------------------------------------------------------
@@ -334,6 +334,72 @@ function renderMap(rows, report) {
   }
 }
 
+// -- incident candidates (task force) -------------------------------------------------------
+// Reports of different partners that look like one event (GET /v1/incidents/candidates);
+// "link" posts the candidate's incident report to the ingest API, another origin, and shows
+// its answer, a refusal included.
+const mayLink = () => state.session && ["taskforce", "admin"].includes(state.session.role);
+
+async function renderCandidates() {
+  const panel = $("#candidates-panel");
+  panel.hidden = !mayLink();
+  if (panel.hidden) return;
+  const found = await api("/v1/incidents/candidates", { week: state.week });
+  const shown = found.candidates.filter((c) => !state.area || c.area === state.area);
+  const body = $("#candidates tbody");
+  body.replaceChildren();
+  $("#candidates-note").textContent = shown.length
+    ? `${shown.length} groups of reports from different partners within ${found.window_minutes} minutes in one area.`
+    : "No candidates this week.";
+  for (const c of shown) {
+    const p = c.proposal;
+    const status = el("span", { className: "link-status" });
+    const button = el("button", { type: "button", className: "link" }, "link");
+    button.addEventListener("click", () => linkIncident(c, button, status));
+    body.append(el("tr", { dataset: { incident: c.incident.report_id, members: c.members.join(" ") } },
+      el("td", {}, p.occurred_at.slice(0, 16).replace("T", " ")),
+      el("td", {}, areaName(c.area)),
+      el("td", {}, c.orgs.join(", ")),
+      el("td", {}, c.members.join(", ")),
+      el("td", {}, `${partyName(p.perpetrator)} · ${p.category} · ${p.target}`),
+      el("td", { className: "n" }, fmt(p.killed)),
+      el("td", { className: "n" }, fmt(p.injured)),
+      el("td", {}, button, " ", status)));
+  }
+}
+
+async function linkIncident(candidate, button, status) {
+  button.disabled = true;
+  status.className = "link-status";
+  status.textContent = "sending…";
+  try {
+    const response = await fetch(`${state.session.ingest_url}/v1/reports`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${state.key}`, "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(candidate.incident),
+      cache: "no-store",
+    });
+    let detail = response.statusText;
+    try {
+      const answer = await response.json();
+      const first = (answer.errors || [])[0];
+      detail = [answer.detail, first && first.msg].filter(Boolean).join(": ") || detail;
+    } catch (_) { /* not JSON */ }
+    if (response.ok) {
+      status.textContent = `linked (${response.status})`;
+      status.classList.add("ok");
+    } else {
+      status.textContent = `refused (${response.status}): ${detail}`;
+      status.classList.add("error");
+      button.disabled = false;
+    }
+  } catch (error) {
+    status.textContent = `could not reach the ingest API: ${error.message}`;
+    status.classList.add("error");
+    button.disabled = false;
+  }
+}
+
 function trendChart(canvasId, weeks, series) {
   const datasets = Object.entries(series)
     .sort((a, b) => b[1].reduce((s, n) => s + n, 0) - a[1].reduce((s, n) => s + n, 0))
@@ -437,6 +503,7 @@ async function load() {
     markRestatements(report);
     renderAlerts(report);
     renderMap(weekly.rows, report);
+    await renderCandidates();
     await renderTrends();
     showMessage("");
     document.body.dataset.week = state.week;
@@ -462,7 +529,9 @@ async function start() {
     return;
   }
   try {
-    [state.areas, state.parties] = await Promise.all([api("/v1/reference/areas"), api("/v1/reference/parties")]);
+    [state.areas, state.parties, state.session] = await Promise.all([
+      api("/v1/reference/areas"), api("/v1/reference/parties"), api("/dashboard/session"),
+    ]);
   } catch (error) {
     handle(error);
     return;
