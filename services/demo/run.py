@@ -158,7 +158,7 @@ def _check(
     client: QueryClient, scenario: Scenario, timeout_s: float
 ) -> tuple[list[Difference], Headline, Headline]:
     """Compare, retrying briefly: the sink's last batch may land just after the lag hit 0."""
-    expected = expected_metrics(scenario.latest_revisions())
+    expected = expected_metrics(scenario.latest_revisions(), scenario.owners())
     weeks = sorted(set(expected.compliance) | set(expected.access))
     week = scenario.timeline.report_week
     deadline = time.monotonic() + timeout_s

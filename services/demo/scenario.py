@@ -61,6 +61,14 @@ class Scenario:
     def organisations(self) -> list[str]:
         return sorted({s.org for s in self.submissions})
 
+    def owners(self) -> dict[str, str]:
+        """The organisation of every report (whoever sends its first revision)."""
+        owners: dict[str, str] = {}
+        for submission in self.submissions:
+            for report in submission.reports:
+                owners.setdefault(report["report_id"], submission.org)
+        return owners
+
     def latest_revisions(self) -> dict[str, Report]:
         """The current (highest) revision of every report: what the metrics must count."""
         latest: dict[str, Report] = {}

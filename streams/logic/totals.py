@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from sys import intern
 from typing import Any
 
-from schemas.figures import ACCESS, COMPLIANCE, FigureSet
+from schemas.figures import ACCESS, COMPLIANCE, EVENT_KINDS, FigureSet
 from schemas.weeks import week_of_day
 from streams.logic.exemption import DesignationFact
 
@@ -30,32 +30,45 @@ class Member:
     kind: str
     exempt: bool
     verification: str
-    party: str  # the perpetrator of a violation, else ""
+    party: str  # the perpetrator of a violation or incident, else ""
     status: str  # of a delivery or access request, else ""
     killed: int
     injured: int
     beneficiaries: int
     retracted: bool
     day: int  # proleptic ordinal of the UTC day of occurred_at
+    event: bool  # an incident, or a violation in no incident (schemas.figures)
+    sources: int  # organisations backing the event
 
 
 def member_of(
-    report_id: str, kind: str, report: Mapping[str, Any], exempt: bool, verification: str, day: int
+    report_id: str,
+    kind: str,
+    report: Mapping[str, Any],
+    exempt: bool,
+    verification: str,
+    day: int,
+    links: tuple[str, tuple[str, ...]] = ("", ()),
 ) -> Member:
     """The slim member of a report; its small categorical strings are interned so that a
-    million members share them."""
+    million members share them. ``links`` is (the incident a violation belongs to, the
+    organisations of an incident's members)."""
+    incident, orgs = links
+    event = kind == "incident" or (kind == "violation" and not incident)
     return Member(
         report_id,
         intern(kind),
         exempt,
         intern(verification),
-        intern(str(report.get("perpetrator") or "")) if kind == "violation" else "",
-        intern(str(report.get("status") or "")) if kind != "violation" else "",
+        intern(str(report.get("perpetrator") or "")) if kind in EVENT_KINDS else "",
+        intern(str(report.get("status") or "")) if kind not in EVENT_KINDS else "",
         int(report.get("killed") or 0),
         int(report.get("injured") or 0),
         int(report.get("beneficiaries") or 0),
         bool(report.get("retracted", False)),
         day,
+        event,
+        len(orgs) if kind == "incident" else int(event),
     )
 
 
