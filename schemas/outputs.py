@@ -46,6 +46,15 @@ class CanonicalReport(_Frozen):
         description="'' | designated_perpetrator | designated_target | designation:<id>"
     )
     verification: VerificationStatus
+    incident: str = Field(
+        default="", description="The incident a violation belongs to; '' for none (section 9)."
+    )
+    event: bool = Field(
+        default=False, description="Counts as an event: an incident, or a violation in none."
+    )
+    sources: int = Field(
+        default=0, ge=0, description="Organisations behind the event (1 for a lone violation)."
+    )
     report_json: str = Field(description="The current revision as JSON (normalised).")
 
 

@@ -169,8 +169,8 @@ class DataQuality(_Out):
 RestatementReason = Literal[
     "late", "corrected", "retracted", "reclassified", "verification", "incident"
 ]
-"""Why a report changed a figure (CONTRACT section 7). ``incident`` is reserved for the
-incident reports of issue 19 and never given yet."""
+"""Why a report changed a figure (CONTRACT section 7). ``incident``: the report was linked
+to or unlinked from an incident, or an incident's sources changed (CONTRACT section 9)."""
 
 
 class Cause(_Out):

@@ -159,7 +159,7 @@ def _check(
 ) -> tuple[list[Difference], Headline, Headline]:
     """Compare, retrying briefly: the sink's last batch may land just after the lag hit 0."""
     latest = scenario.latest_revisions()
-    expected = expected_metrics(latest)
+    expected = expected_metrics(latest, scenario.owners())
     weeks = sorted(set(expected.compliance) | set(expected.access))
     week = scenario.timeline.report_week
     coverage = expected_coverage(latest, scenario.owners(), week)

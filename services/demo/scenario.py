@@ -62,8 +62,12 @@ class Scenario:
         return sorted({s.org for s in self.submissions})
 
     def owners(self) -> dict[str, str]:
-        """The organisation that sends each report (one per report in the scenario)."""
-        return {r["report_id"]: s.org for s in self.submissions for r in s.reports}
+        """The organisation of every report (whoever sends its first revision)."""
+        owners: dict[str, str] = {}
+        for submission in self.submissions:
+            for report in submission.reports:
+                owners.setdefault(report["report_id"], submission.org)
+        return owners
 
     def latest_revisions(self) -> dict[str, Report]:
         """The current (highest) revision of every report: what the metrics must count."""
@@ -235,8 +239,10 @@ def _violations(b: _Builder) -> list[Report]:
 def _co_reports(b: _Builder, first: Report, day: date) -> None:
     """Other partners' reports of the same event (timeline ``duplicates``): the same
     area, perpetrator (or ``unknown``), target and category, a few minutes later by their
-    account, casualties a little off, sent within two days."""
+    account, casualties a little off, sent within two days; the task force links most of
+    them into an incident a few days later (``linked``)."""
     co, rng = b.t.duplicates, b.co_rng
+    seen: list[Report] = []
     for org, org_areas in sorted(co.partners.items()):
         if first["area"] not in org_areas or rng.random() >= co.share:
             continue
@@ -255,12 +261,33 @@ def _co_reports(b: _Builder, first: Report, day: date) -> None:
             "confidence": rng.choices(["low", "medium", "high"], [30, 50, 20])[0],
         }
         b.send(day + timedelta(days=rng.choice([0, 0, 0, 1, 2])), org, report)
+        seen.append(report)
+    if seen and rng.random() < co.linked:
+        _incident(b, [first, *seen], day + timedelta(days=rng.randint(2, 6)))
+
+
+def _incident(b: _Builder, members: list[Report], sent: date) -> None:
+    """The task force links the reports of one event (CONTRACT 9): the first report's
+    area, perpetrator, target, category and time, the largest casualty counts."""
+    first = members[0]
+    report: Report = {
+        "report_id": f"inc-{first['report_id']}",
+        "revision": 1,
+        "kind": "incident",
+        "members": [m["report_id"] for m in members],
+        "occurred_at": first["occurred_at"],
+        **{k: first[k] for k in ("area", "perpetrator", "target", "category")},
+        "killed": max(m["killed"] for m in members),
+        "injured": max(m["injured"] for m in members),
+    }
+    b.send(sent, b.t.organisations.taskforce, report)
 
 
 def _blacked_out(t: Timeline, pending: list[_Pending]) -> list[_Pending]:
     """The reports as a blackout (timeline ``blackouts``) leaves them: a report first
     dated in a blacked-out area on one of its days (UTC) never reaches anyone (every
-    revision and every verdict about it is lost); a later revision dated there (a
+    revision and every verdict about it is lost, and incidents list it no more; one left
+    with fewer than two members is not filed); a later revision dated there (a
     decision on an access request, a correction) is dated the day after, when the area
     can be reached again."""
 
@@ -282,6 +309,11 @@ def _blacked_out(t: Timeline, pending: list[_Pending]) -> list[_Pending]:
     for p in pending:
         if p.report["report_id"] in lost or p.report.get("subject") in lost:
             continue
+        if "members" in p.report and lost & set(p.report["members"]):
+            members = [m for m in p.report["members"] if m not in lost]
+            if len(members) < 2:
+                continue
+            p = _Pending(p.day, p.org, p.seq, {**p.report, "members": members})
         blackout = dark(p.report)
         if blackout is not None:
             at = datetime.fromisoformat(p.report["occurred_at"])

@@ -138,7 +138,7 @@ def test_expectation_agrees_with_the_independent_reference_fold(scale: float) ->
     scenario = build_scenario(scale)
     designated = {code for code, party in parties().items() if party.designated}
     compliance, access = weekly_metrics(_envelopes(scenario), designated)
-    expected = expected_metrics(scenario.latest_revisions())
+    expected = expected_metrics(scenario.latest_revisions(), scenario.owners())
     mine_compliance = {
         (week, area, party): row
         for week, rows in expected.compliance.items()
@@ -152,7 +152,7 @@ def test_expectation_agrees_with_the_independent_reference_fold(scale: float) ->
 
 
 def test_the_ceasefire_cut_violations_in_the_report_week(scenario: Scenario) -> None:
-    expected = expected_metrics(scenario.latest_revisions())
+    expected = expected_metrics(scenario.latest_revisions(), scenario.owners())
     before, during = headline(expected, "2016-W07"), headline(expected, "2016-W09")
     assert during.violations < before.violations / 2
     assert during.violations_exempt > 0
