@@ -23,7 +23,7 @@ from tests.agents.harness import (
     verification,
     violation,
 )
-from tests.support.reference import weekly_metrics
+from tests.support.reference import lone_events, weekly_metrics
 
 Run = Callable[[str, Scenario], Harness]
 AGENT = "classify"
@@ -40,16 +40,7 @@ ZERO = {
     "incident_injured": 0,
 }
 
-
-def lone(row: dict[str, int]) -> dict[str, int]:
-    """A row whose violations are in no incident: each is an event of one source."""
-    return {
-        **row,
-        "incidents": row["violations"],
-        "incidents_exempt": row["violations_exempt"],
-        "incident_killed": row["killed"],
-        "incident_injured": row["injured"],
-    }
+lone = lone_events
 
 
 def compliance_key(area: str, party: str = "gos") -> str:

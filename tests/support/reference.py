@@ -183,3 +183,26 @@ def weekly_metrics(
             else:
                 row[f"requests_{report['status']}"] += 1
     return compliance, access
+
+
+def lone_events(row: dict[str, int]) -> dict[str, int]:
+    """A compliance row whose violations are in no incident, completed with the event
+    figures of CONTRACT section 9: each violation is an event of its one organisation."""
+    events = {event: row[figure] for figure, event in LONE_EVENT_FIGURES.items()}
+    return {**row, **events, "incidents_corroborated": 0}
+
+
+LONE_EVENT_FIGURES = {"violations": "incidents", "violations_exempt": "incidents_exempt",
+                      "killed": "incident_killed", "injured": "incident_injured"}  # fmt: skip
+"""The event figure each report-level figure equals while no incident links anything."""
+
+
+def with_lone_events(restated: dict[tuple[str, str, Any], Any]) -> dict[tuple[str, str, Any], Any]:
+    """Restatements keyed (figure, area, party), completed with the event figures that
+    change with them while every violation is in no incident (each is its own event)."""
+    twins = {
+        (LONE_EVENT_FIGURES[figure], area, party): change
+        for (figure, area, party), change in restated.items()
+        if figure in LONE_EVENT_FIGURES
+    }
+    return restated | twins
