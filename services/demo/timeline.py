@@ -73,6 +73,7 @@ class CoReporters(_Strict):
 
     share: float = Field(gt=0, le=1, description="Of an area's events, those a co-reporter files.")
     minutes: int = Field(gt=0, le=120, description="A co-reporter's time: up to this much later.")
+    linked: float = Field(ge=0, le=1, description="Of such events, those the task force links.")
     partners: dict[str, list[str]]
 
 

@@ -27,8 +27,9 @@ edits the body before it posts it when it knows better.
 
 A candidate belongs to the week of its earliest report; the walk starts one window before
 the week (so a group begun late on Sunday is not cut in two) and runs one window past it.
-Violations already members of a current incident are not excluded: the store does not
-hold incident links yet (issue 19 items 1-2)."""
+Violations that already belong to a current incident (the stream's ``incident`` column of
+the canonical reports, CONTRACT 9's membership rule) are left out: linked once, they are
+no candidates any more, and the rest of their group may still be one."""
 
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ UNKNOWN_PARTY, OTHER_CATEGORY = "unknown", "other"
 VIOLATIONS = """
 SELECT report_id, org, area, party, target, category, killed, injured, occurred_at
 FROM canonical_reports FINAL
-WHERE kind = 'violation' AND NOT retracted
+WHERE kind = 'violation' AND NOT retracted AND incident = ''
   AND occurred_at >= {start:DateTime64(3, 'UTC')} AND occurred_at < {end:DateTime64(3, 'UTC')}
 ORDER BY area, occurred_at, report_id
 """

@@ -55,6 +55,11 @@ RECORDS: list[CanonicalReport] = [
     hit("x-2", "lcc", when("03-02", 8, 15), "douma", "isil", exempt=True,
         exempt_reason="designated_perpetrator"),
 ]  # fmt: skip
+LINKED = [  # Harasta: SARC's report already belongs to an incident; the other two remain
+    hit("h-1", "sarc", when("03-05", 14), "harasta", incident="incident-h", event=False),
+    hit("h-2", "shrc", when("03-05", 14, 5), "harasta"),
+    hit("h-3", "lcc", when("03-05", 14, 30), "harasta"),
+]
 MOVED = [  # revision 1 sat next to the Madaya event; revision 2 moved it to Bqine
     hit("moved", "lcc", when("03-01", 10, 10), "madaya"),
     hit("moved", "lcc", when("03-05", 10, 10), "bqine", revision=2, version=(1 << 40) + 1),
@@ -62,7 +67,7 @@ MOVED = [  # revision 1 sat next to the Madaya event; revision 2 moved it to Bqi
 
 
 def publish(bootstrap: str, names: TopicNames) -> None:
-    seed.publish_records(bootstrap, names, canonical=[*RECORDS, *MOVED])
+    seed.publish_records(bootstrap, names, canonical=[*RECORDS, *LINKED, *MOVED])
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +93,7 @@ def test_groups_and_their_reconciled_incidents(api: seed.InProcessStore) -> None
     found = {c["area"]: c for c in body["candidates"]}
     assert [c["members"] for c in body["candidates"]] == [
         ["x-1", "x-2"],
+        ["h-2", "h-3"],  # h-1 is linked already
         ["m-sarc", "m-shrc", "m-smn"],
         ["z-1", "z-2"],
     ]

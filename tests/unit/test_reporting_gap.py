@@ -98,13 +98,20 @@ class Worker:
         self.offset = 0
         self.seq = 0
 
-    def send(self, rid: str, org: str, area: str, moment: datetime) -> list[dict[str, Any]]:
+    def send(
+        self, rid: str, org: str, area: str, moment: datetime, **incident: Any
+    ) -> list[dict[str, Any]]:
         self.offset += 1
         self.seq += 1
         report = {"report_id": rid, "kind": "delivery", "occurred_at": moment.isoformat(),
                   "area": area, "agency": "WFP", "modality": "convoy", "status": "blocked",
                   "revision": 1, "retracted": False}  # fmt: skip
-        placement = {"report_id": rid, "seq": self.seq, "kind": "delivery", "org": org,
+        if incident:  # the task force's incident of this area instead of a delivery
+            report = {"report_id": rid, "kind": "incident", "occurred_at": moment.isoformat(),
+                      "area": area, "perpetrator": "gos", "target": "civilians",
+                      "category": "shelling", "killed": 1, "injured": 0, "revision": 1,
+                      "retracted": False, **incident}  # fmt: skip
+        placement = {"report_id": rid, "seq": self.seq, "kind": report["kind"], "org": org,
                      "revision": 1, "received_at": moment.isoformat(),
                      "verification": "", "area": area, "removed": False,
                      "report": report}  # fmt: skip
@@ -132,6 +139,8 @@ def test_later_reports_from_elsewhere_age_the_silent_area_and_a_late_one_resolve
     assert first["starts_at"].startswith("2016-02-10T12:00")  # the Madaya report of the 10th
     assert [a["value"] for a in raised] == [5.0, 6.0, 7.0, 8.0, 9.0]
     assert raised[-1]["severity"] == "moderate"  # 9 days: from 1.5 x 5
+    # the task force's incident about Douma is no report from there: still silent
+    assert worker.send("inc-1", "issg-htf", "douma", at(13), members=["douma-4", "douma-5"]) == []
     # a late Douma report dated the 13th: the silence is one day, the alert resolves
     resolved = worker.send("douma-late", "sarc", "douma", at(13))
     assert [a["state"] for a in resolved] == ["resolved"]
