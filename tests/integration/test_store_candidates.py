@@ -56,7 +56,7 @@ RECORDS: list[CanonicalReport] = [
         exempt_reason="designated_perpetrator"),
 ]  # fmt: skip
 LINKED = [  # Harasta: SARC's report already belongs to an incident; the other two remain
-    hit("h-1", "sarc", when("03-05", 14), "harasta", incident="incident-h", event=False),
+    hit("h-1", "sarc", when("03-05", 14), "harasta", incident="incident-h", event=False, sources=0),
     hit("h-2", "shrc", when("03-05", 14, 5), "harasta"),
     hit("h-3", "lcc", when("03-05", 14, 30), "harasta"),
 ]
