@@ -120,6 +120,7 @@ INSERT INTO {snapshot_table(figures)} ({columns})
 SELECT {keys}, {figures.sql()}, 1 AS version
 FROM canonical_reports WHERE kind IN ({kinds}) AND counts
 GROUP BY {keys}
+SETTINGS prefer_column_name_to_alias = 1
 """
 
 

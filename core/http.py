@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 from fastapi import FastAPI, Request
@@ -208,3 +209,10 @@ def require_roles(
         return key
 
     return dependency
+
+
+def url_origin(url: str) -> str:
+    """The origin (scheme://host[:port]) of a service URL, as browsers compare them: the
+    dashboard (query service) and the ingest API are two origins."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

@@ -187,6 +187,13 @@ class Settings(BaseSettings):
         "process that signs tree heads (log_publisher) runs it.",
     )
 
+    candidate_window_minutes: int = Field(
+        default=120,
+        ge=1,
+        le=7 * 24 * 60,
+        description="Incident candidates: reports of one event occurred at most this many "
+        "minutes after the group's earliest one.",
+    )
     log_level: str = Field(default="INFO", description="Log level of every process.")
     rules_file: Path | None = Field(
         default=None, description="Spike-rule thresholds (YAML); empty means streams/rules.yaml."

@@ -110,4 +110,4 @@ RequestRef = Annotated[str, Field(min_length=1, max_length=100)]
 Latitude = Annotated[float, Field(strict=True, ge=-90, le=90, allow_inf_nan=False)]
 Longitude = Annotated[float, Field(strict=True, ge=-180, le=180, allow_inf_nan=False)]
 
-Kind = Literal["violation", "delivery", "access_request", "verification", "designation"]
+Kind = Literal["violation", "delivery", "access_request", "verification", "designation", "incident"]

@@ -12,6 +12,15 @@ report's templates).
 
 A figure is evaluated on a *classified* report: the current, non-retracted revision of a
 report with its exemption and verification status decided (see :class:`Classified`).
+
+Event figures (CONTRACT section 9, kind :data:`EVENT`) count events rather than reports:
+each current incident once, at its own area, perpetrator and week, and each current
+violation that no incident claims (a *lone* violation). ``Classified.event`` says whether
+a report is such an event, ``Classified.sources`` how many organisations back it: the
+distinct organisations of an incident's current members (its current, non-retracted
+violations whose incident it is), 1 for a lone violation (its own organisation, so a lone
+violation is never corroborated). An incident counts once whatever its members: even
+when fewer than two of them are current, or none.
 """
 
 from __future__ import annotations
@@ -41,9 +50,20 @@ class Classified(Protocol):
     def injured(self) -> int: ...
     @property
     def beneficiaries(self) -> int: ...
+    @property
+    def event(self) -> bool: ...
+    @property
+    def sources(self) -> int: ...
 
 
 Summed = Literal["", "killed", "injured", "beneficiaries"]
+
+EVENT = "event"
+"""The pseudo-kind of the event figures: an incident, or a violation in no incident."""
+EVENT_KINDS = ("violation", "incident")
+"""The kinds whose reports may be events."""
+CORROBORATED = 2
+"""An event is corroborated when at least this many organisations back it."""
 
 
 @dataclass(frozen=True)
@@ -58,10 +78,19 @@ class Figure:
     verification: str = ""  # any verification status when empty
     summed: Summed = ""  # the field added up; "" counts reports
     column_type: str = "UInt32"
+    min_sources: int = 0  # of an event figure: the organisations it needs at least
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The kinds of report the figure reads."""
+        return EVENT_KINDS if self.kind == EVENT else (self.kind,)
 
     def value(self, report: Classified) -> int:
         """What one classified report adds to this figure."""
-        if report.kind != self.kind:
+        if self.kind == EVENT:
+            if not report.event or report.sources < self.min_sources:
+                return 0
+        elif report.kind != self.kind:
             return 0
         if self.statuses and report.status not in self.statuses:
             return 0
@@ -76,12 +105,18 @@ class Figure:
         """True when the figure counts reports of a plain class (not a sum, not the
         verified subset): the counting figures of a row together cover each of its reports
         exactly once, so their sum says whether the row has any report."""
-        return not self.summed and not self.verification
+        return not self.summed and not self.verification and not self.min_sources
 
     def condition_sql(self) -> str:
-        """The figure's condition over the columns ``kind``, ``status``, ``exempt`` and
-        ``verification`` (a canonical report's; every value is a constant of ours)."""
-        parts = [f"kind = '{self.kind}'"]
+        """The figure's condition over the columns ``kind``, ``status``, ``exempt``,
+        ``verification``, ``event`` and ``sources`` (a classified report's; every value is
+        a constant of ours)."""
+        if self.kind == EVENT:
+            parts = ["event"]
+            if self.min_sources:
+                parts.append(f"sources >= {self.min_sources}")
+        else:
+            parts = [f"kind = '{self.kind}'"]
         if self.statuses:
             parts.append("status IN (" + ", ".join(f"'{s}'" for s in self.statuses) + ")")
         if self.exempt is not None:
@@ -111,7 +146,7 @@ class FigureSet:
 
     @property
     def kinds(self) -> frozenset[str]:
-        return frozenset(f.kind for f in self.figures)
+        return frozenset(k for f in self.figures for k in f.kinds)
 
     def zero(self) -> dict[str, int]:
         return dict.fromkeys(self.names, 0)
@@ -164,6 +199,19 @@ COMPLIANCE = FigureSet(
         Figure("killed", "violation", "killed, summed over the non-exempt violations",
                exempt=False, summed="killed"),
         Figure("injured", "violation", "injured, summed over the non-exempt violations",
+               exempt=False, summed="injured"),
+        Figure("incidents", EVENT,
+               "non-exempt events: incidents, and current violations in no incident",
+               exempt=False),
+        Figure("incidents_exempt", EVENT, "exempt events (designated groups)", exempt=True),
+        Figure("incidents_corroborated", EVENT,
+               "non-exempt events backed by at least two organisations",
+               exempt=False, min_sources=CORROBORATED),
+        Figure("incident_killed", EVENT,
+               "killed, summed over the non-exempt events (an incident's own figure)",
+               exempt=False, summed="killed"),
+        Figure("incident_injured", EVENT,
+               "injured, summed over the non-exempt events (an incident's own figure)",
                exempt=False, summed="injured"),
     ),
 )  # fmt: skip

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from schemas.figures import ACCESS, COMPLIANCE, FigureSet
 
@@ -46,7 +46,22 @@ class CanonicalReport(_Frozen):
         description="'' | designated_perpetrator | designated_target | designation:<id>"
     )
     verification: VerificationStatus
+    incident: str = Field(
+        default="", description="The incident a violation belongs to; '' for none (section 9)."
+    )
+    event: bool = Field(description="Counts as an event: an incident, or a violation in none.")
+    sources: int = Field(ge=0, description="Organisations behind the event (1 for a lone one).")
     report_json: str = Field(description="The current revision as JSON (normalised).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _before_incidents(cls, data: Any) -> Any:
+        """A record written before incidents existed (no ``event``): a violation was an
+        event of its own organisation, nothing else was an event (as migration 0008)."""
+        if isinstance(data, dict) and "event" not in data:
+            lone = data.get("kind") == "violation"
+            data = {**data, "event": lone, "sources": int(lone)}
+        return data
 
 
 def weekly_record(figures: FigureSet, doc: str) -> type[_Frozen]:

@@ -39,11 +39,22 @@ from schemas.fields import (
 from schemas.timestamps import UtcDatetime, check_not_future
 
 KINDS: Final[tuple[str, ...]] = get_args(Kind)
-PRIVILEGED_KINDS: Final[frozenset[str]] = frozenset({"verification", "designation"})
+PRIVILEGED_KINDS: Final[frozenset[str]] = frozenset({"verification", "designation", "incident"})
 """The task force's kinds (CONTRACT section 1): judgements about field reports."""
 FIELD_KINDS: Final[frozenset[str]] = frozenset(KINDS) - PRIVILEGED_KINDS
 """The field partners' kinds: what happened on the ground. A task-force key files none."""
 """Kinds only taskforce and admin keys may submit (CONTRACT section 1)."""
+
+ViolationCategory = Literal[
+    "airstrike",
+    "shelling",
+    "ground_attack",
+    "sniper",
+    "ied",
+    "siege",
+    "aid_obstruction",
+    "other",
+]
 
 _CONFIG = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
 
@@ -71,16 +82,7 @@ class Violation(ReportBase):
     area: AreaCode
     perpetrator: PartyCode
     target: TargetCode
-    category: Literal[
-        "airstrike",
-        "shelling",
-        "ground_attack",
-        "sniper",
-        "ied",
-        "siege",
-        "aid_obstruction",
-        "other",
-    ]
+    category: ViolationCategory
     killed: Count = 0
     injured: Count = 0
     source: Literal["witness", "staff", "media", "remote"]
@@ -149,8 +151,47 @@ class Designation(ReportBase):
         return self.occurred_at
 
 
+MIN_MEMBERS: Final = 2
+MAX_MEMBERS: Final = 50
+"""An incident links 2 to 50 violation reports (CONTRACT section 9)."""
+
+
+class Incident(ReportBase):
+    """The task force's reconciliation of several violation reports into one event, with
+    its own area, parties, category, casualties and time (CONTRACT section 9).
+
+    Which members are violations, and which incident each belongs to, depends on other
+    reports that may arrive later: that is decided by the stream (and the raw-log
+    recount), not here. Only the list's own shape is checked."""
+
+    kind: Literal["incident"]
+    members: list[ReportId] = Field(min_length=MIN_MEMBERS, max_length=MAX_MEMBERS)
+    area: AreaCode
+    perpetrator: PartyCode
+    target: TargetCode
+    category: ViolationCategory
+    killed: Count = 0
+    injured: Count = 0
+
+    @field_validator("members")
+    @classmethod
+    def _distinct_others(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        if len(set(value)) != len(value):
+            twice = sorted({m for m in value if value.count(m) > 1})
+            raise PydanticCustomError(
+                "duplicate_members",
+                "members must be distinct report ids; listed more than once: {twice}",
+                {"twice": ", ".join(twice)},
+            )
+        if info.data.get("report_id") in value:
+            raise PydanticCustomError(
+                "self_member", "an incident cannot list itself among its members"
+            )
+        return value
+
+
 Report = Annotated[
-    Violation | Delivery | AccessRequest | Verification | Designation,
+    Violation | Delivery | AccessRequest | Verification | Designation | Incident,
     Field(discriminator="kind"),
 ]
 REPORT_ADAPTER: Final[TypeAdapter[Report]] = TypeAdapter(Report)

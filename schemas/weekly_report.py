@@ -88,6 +88,24 @@ class BesiegedArea(_Out):
     )
 
 
+class AreaCoverage(_Out):
+    """Who reported from one area in the week (CONTRACT 9 coverage): an unmonitored area
+    had no current field report of any kind from anyone, which is "no reports", not "no
+    violations"."""
+
+    area: str
+    name: str
+    governorate: str
+    besieged: bool
+    monitored: bool = Field(description="Any current field report from the area this week.")
+    reporting_orgs: int = Field(ge=0, description="Organisations that reported from it.")
+    reports: int = Field(ge=0, description="Current violations, deliveries, access requests.")
+    last_report_at: datetime | None = Field(
+        description="The latest such report's event time up to the week's end: for an "
+        "unmonitored area, since when it is silent; null: never reported."
+    )
+
+
 class RequestCounts(_Out):
     """Access requests by current status. `submitted` counts every request (any status);
     `pending` those still awaiting an answer (status `submitted` in CONTRACT section 3)."""
@@ -151,8 +169,8 @@ class DataQuality(_Out):
 RestatementReason = Literal[
     "late", "corrected", "retracted", "reclassified", "verification", "incident"
 ]
-"""Why a report changed a figure (CONTRACT section 7). ``incident`` is reserved for the
-incident reports of issue 19 and never given yet."""
+"""Why a report changed a figure (CONTRACT section 7). ``incident``: the report was linked
+to or unlinked from an incident, or an incident's sources changed (CONTRACT section 9)."""
 
 
 class Cause(_Out):
@@ -204,6 +222,11 @@ class WeeklyReport(_Out):
     violations: Violations
     exempt: list[ExemptIncident]
     besieged: list[BesiegedArea]
+    coverage: list[AreaCoverage] = Field(
+        default_factory=list,
+        description="Every area of the reference data, in code order (empty in editions "
+        "published before coverage was reported).",
+    )
     access: Access
     alerts: list[WeekAlert]
     data_quality: DataQuality

@@ -98,8 +98,9 @@ def create_app(settings: Settings, transport: Transport | None = None) -> faust.
         config = {"cleanup.policy": "compact"} if compacted else {"retention.ms": "-1"}
         return app.topic(name, partitions=partitions, config={**config, **min_isr}, internal=True)
 
-    # stage one reads the reports (created by ingest, never by us) and the verdicts about
-    # them: two topics partitioned alike, which faust assigns together (co-partitioned)
+    # stage one reads the reports (created by ingest, never by us) and the references
+    # between them (verdicts, incident claims and memberships, on the verdicts topic): two
+    # topics partitioned alike, which faust assigns together (co-partitioned)
     stage1_inputs = app.topic(names.reports, names.verdicts)
     folded = topic(names.folded)
     outputs = {
@@ -125,7 +126,9 @@ def create_app(settings: Settings, transport: Transport | None = None) -> faust.
     producer = app_producer(app)  # started before any agent runs
     fold_box = Outbox(transport or KafkaTransport(producer))
     classify_box = Outbox(fold_box.transport)
-    stage1 = Stage1(table("histories", fold_box), table("verifications", fold_box))
+    stage1 = Stage1(
+        table("histories", fold_box), table("verifications", fold_box), table("links", fold_box)
+    )
     designated = {code: party.designated for code, party in parties().items()}
     besieged = frozenset(code for code, area in areas().items() if area.besieged)
     stage2 = Stage2(
@@ -174,7 +177,7 @@ def create_app(settings: Settings, transport: Transport | None = None) -> faust.
                 with _handling(event):
                     if event.message.topic == names.verdicts:
                         try:
-                            emits.extend(stage1.handle_verdict(orjson.loads(event.value)))
+                            emits.extend(stage1.handle_reference(orjson.loads(event.value)))
                         except Exception:
                             _crash("fold_reports")
                         continue
@@ -243,6 +246,7 @@ _REQUIRED = {
     "access_request": ("area", "status", "occurred_at"),
     "verification": ("subject", "status", "occurred_at"),
     "designation": ("area", "party", "occurred_at"),
+    "incident": ("area", "perpetrator", "target", "members", "occurred_at"),
 }
 
 

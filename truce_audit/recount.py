@@ -1,4 +1,4 @@
-"""A fold of CONTRACT sections 2, 3 and 6 over the log's entries, written for auditors.
+"""A fold of CONTRACT sections 2, 3, 6 and 9 over the log's entries, written for auditors.
 
 It shares no code with the stream (streams/) nor with the store's SQL recount: it reads
 the entries (the reports topic's records, in tree order) and applies the contract's words.
@@ -37,7 +37,8 @@ def week_start(week: str) -> datetime:
     return datetime.fromisocalendar(int(week[:4]), int(week[6:]), 1).replace(tzinfo=UTC)
 
 
-FIELDS = ("kind", "area", "perpetrator", "target", "status", "subject", "effective_to")
+FIELDS = ("kind", "area", "perpetrator", "target", "status", "subject", "effective_to",
+          "members")  # fmt: skip
 NUMBERS = ("killed", "injured", "beneficiaries")
 
 
@@ -141,12 +142,38 @@ class Classified:
     exempt: bool
     reason: str
     verification: str
+    event: bool = False
+    """An event of CONTRACT section 9: an incident, or a violation no incident claims."""
+    sources: int = 0
+    """Organisations behind the event: an incident's members' (1 for a lone violation)."""
+
+
+def memberships(live: list[Report]) -> tuple[dict[str, str], dict[str, int]]:
+    """(violation → its incident, incident → its members' organisations): a violation
+    belongs to the live incident listing it with the latest occurred_at, then greatest id."""
+    claimed: dict[str, Report] = {}
+    for r in live:
+        if r.kind != "incident":
+            continue
+        for member in r.body.get("members", ()):
+            best = claimed.get(member)
+            if best is None or (r.occurred, r.report_id) > (best.occurred, best.report_id):
+                claimed[str(member)] = r
+    incident_of: dict[str, str] = {}
+    orgs: dict[str, set[str]] = {}
+    for r in live:
+        if r.kind == "violation" and r.report_id in claimed:
+            incident = claimed[r.report_id].report_id
+            incident_of[r.report_id] = incident
+            orgs.setdefault(incident, set()).add(r.org)
+    return incident_of, {incident: len(found) for incident, found in orgs.items()}
 
 
 def classify(fold: Fold, designated: frozenset[str]) -> list[Classified]:
-    """Exemption (designated parties, current designations) and verification status of
-    every live violation, delivery and access request."""
+    """Exemption (designated parties, current designations), verification status and
+    incident membership of every live violation, incident, delivery and access request."""
     live = fold.live()
+    incident_of, backing = memberships(live)
     verdicts: dict[str, Report] = {}
     for r in live:
         if r.kind != "verification":
@@ -165,7 +192,12 @@ def classify(fold: Fold, designated: frozenset[str]) -> list[Classified]:
             reason = _exemption(r, designated, designations)
             verdict = verdicts.get(r.report_id)
             status = str(verdict.body["status"]) if verdict else "unverified"
-            out.append(Classified(r, bool(reason), reason, status))
+            lone = r.report_id not in incident_of
+            out.append(Classified(r, bool(reason), reason, status, lone, int(lone)))
+        elif r.kind == "incident":
+            reason = _exemption(r, designated, designations)
+            sources = backing.get(r.report_id, 0)
+            out.append(Classified(r, bool(reason), reason, "", True, sources))
         elif r.kind in ("delivery", "access_request"):
             out.append(Classified(r, False, "", "unverified"))
     return out
@@ -189,7 +221,9 @@ def _exemption(v: Report, designated: frozenset[str], designations: dict[str, li
     return f"designation:{covering[0]}" if covering else ""
 
 
-COMPLIANCE_FIGURES = ("violations", "violations_verified", "violations_exempt", "killed", "injured")
+COMPLIANCE_FIGURES = ("violations", "violations_verified", "violations_exempt", "killed", "injured",
+                      "incidents", "incidents_exempt", "incidents_corroborated",
+                      "incident_killed", "incident_injured")  # fmt: skip
 DELIVERY_STATUSES = ("completed", "partial", "blocked", "cancelled")
 REQUEST_STATUSES = ("submitted", "approved", "denied", "withdrawn")
 ACCESS_FIGURES = (
@@ -223,11 +257,20 @@ def count(fold: Fold, designated: Iterable[str]) -> Recount:
     access: dict[tuple[str, str], dict[str, int]] = {}
     for c in classified:
         r = c.report
-        if r.kind == "violation":
+        if r.kind in ("violation", "incident"):
             row = compliance.setdefault(
                 (r.week, r.body["area"], r.body["perpetrator"]),
                 dict.fromkeys(COMPLIANCE_FIGURES, 0),
             )
+            if c.event and c.exempt:
+                row["incidents_exempt"] += 1
+            elif c.event:
+                row["incidents"] += 1
+                row["incidents_corroborated"] += c.sources >= 2
+                row["incident_killed"] += r.number("killed")
+                row["incident_injured"] += r.number("injured")
+            if r.kind == "incident":
+                continue
             if c.exempt:
                 row["violations_exempt"] += 1
                 continue
@@ -287,7 +330,11 @@ def report_figures(
     total = {k: sum(f[k] for f in parties.values()) for k in
              ("violations", "previous_week", "verified", "killed", "injured")}  # fmt: skip
     exempt = sorted(
-        (c for c in count.classified if c.exempt and c.report.week == week),
+        (
+            c
+            for c in count.classified
+            if c.exempt and c.report.kind == "violation" and c.report.week == week
+        ),
         key=lambda c: (c.report.occurred, c.report.report_id),
     )
     besieged: dict[str, dict[str, Any]] = {}

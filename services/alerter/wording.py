@@ -39,6 +39,13 @@ RULES: dict[str, RuleText] = {
         "Ask the access task force to follow up the request with the authority it was "
         "submitted to; record the answer as a new revision of the request.",
     ),
+    "reporting_gap": RuleText(
+        "Security",
+        "No reports from an area's usual reporters",
+        "Call the area's usual reporting partners: a silence can mean communications are "
+        "cut or the siege has tightened, not calm. Mark the area unmonitored until they "
+        "answer.",
+    ),
 }
 
 

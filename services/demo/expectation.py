@@ -1,6 +1,6 @@
 """What the metrics must say about the scenario, counted straight from the scenario's own
-latest revisions by CONTRACT section 3 — no stream, no ClickHouse — so `truce demo` and
-its test can check the published numbers against an independent count."""
+latest revisions by CONTRACT sections 3 and 9 — no stream, no ClickHouse — so `truce demo`
+and its test can check the published numbers against an independent count."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from schemas import FIELD_KINDS
 from schemas.figures import ACCESS, COMPLIANCE, COUNTED_KINDS, FigureSet
-from schemas.reference import parties
+from schemas.reference import areas, parties
 from schemas.weeks import parse_utc, week_of
 from services.published import MetricsSet, Row
 
@@ -31,6 +32,29 @@ class Current:
     killed: int
     injured: int
     beneficiaries: int
+    event: bool
+    sources: int
+
+
+def _membership(
+    current: list[Mapping[str, Any]], orgs: Mapping[str, str]
+) -> tuple[dict[str, str], dict[str, int]]:
+    """(violation id → the incident it belongs to, incident id → its organisations): the
+    latest current incident listing a violation by occurred_at, ties by greatest id."""
+    belongs: dict[str, tuple[datetime, str]] = {}
+    for r in current:
+        if r["kind"] != "incident":
+            continue
+        for member in r["members"]:
+            candidate = (parse_utc(r["occurred_at"]), r["report_id"])
+            if member not in belongs or candidate > belongs[member]:
+                belongs[member] = candidate
+    violations = {r["report_id"] for r in current if r["kind"] == "violation"}
+    incident_of = {m: rid for m, (_, rid) in belongs.items() if m in violations}
+    backing: defaultdict[str, set[str]] = defaultdict(set)
+    for member, incident in incident_of.items():
+        backing[incident].add(orgs.get(member, ""))
+    return incident_of, {incident: len(found) for incident, found in backing.items()}
 
 
 def _verification_status(latest: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
@@ -60,11 +84,13 @@ def _exempt(report: Mapping[str, Any], designations: list[Mapping[str, Any]]) ->
     return False
 
 
-def _classified(latest: Mapping[str, Mapping[str, Any]]) -> list[Current]:
-    """Every current report the weekly figures count, with its exemption and verdict."""
+def _classified(latest: Mapping[str, Mapping[str, Any]], orgs: Mapping[str, str]) -> list[Current]:
+    """Every current report the weekly figures count, with its exemption, verdict and
+    incident membership (``orgs``: report id → its organisation)."""
     current = [r for r in latest.values() if not r.get("retracted", False)]
     designations = [r for r in current if r["kind"] == "designation"]
     verdicts = _verification_status(latest)
+    incident_of, backing = _membership(current, orgs)
     classified = []
     for r in current:
         if r["kind"] not in COUNTED_KINDS:
@@ -76,11 +102,14 @@ def _classified(latest: Mapping[str, Mapping[str, Any]]) -> list[Current]:
                 party=r.get("perpetrator", ""),
                 kind=r["kind"],
                 status=r.get("status", ""),
-                exempt=r["kind"] == "violation" and _exempt(r, designations),
+                exempt=r["kind"] in ("violation", "incident") and _exempt(r, designations),
                 verification=verdicts.get(r["report_id"], "unverified"),
                 killed=r.get("killed", 0),
                 injured=r.get("injured", 0),
                 beneficiaries=r.get("beneficiaries", 0),
+                event=r["kind"] == "incident"
+                or (r["kind"] == "violation" and r["report_id"] not in incident_of),
+                sources=backing.get(r["report_id"], 0) if r["kind"] == "incident" else 1,
             )
         )
     return classified
@@ -100,9 +129,12 @@ def _rows(figures: FigureSet, reports: Iterable[Current]) -> dict[str, dict[tupl
     return dict(rows)
 
 
-def expected_metrics(latest: Mapping[str, Mapping[str, Any]]) -> MetricsSet:
-    """Count every week of the scenario from its latest revisions."""
-    classified = _classified(latest)
+def expected_metrics(
+    latest: Mapping[str, Mapping[str, Any]], orgs: Mapping[str, str]
+) -> MetricsSet:
+    """Count every week of the scenario from its latest revisions and the organisation of
+    each report (an incident's sources)."""
+    classified = _classified(latest, orgs)
     compliance = _rows(COMPLIANCE, classified)
     access = _rows(ACCESS, classified)
     return MetricsSet(
@@ -149,3 +181,28 @@ def headline(expected: MetricsSet, week: str) -> Headline:
         requests_approved_to_date=sum(a["requests_approved"] for a in to_date),
         requests_to_date=sum(a[name] for a in to_date for name in REQUESTS),
     )
+
+
+def expected_coverage(
+    latest: Mapping[str, Mapping[str, Any]], owners: Mapping[str, str], week: str
+) -> dict[str, dict[str, int]]:
+    """CONTRACT 9 coverage of ``week`` counted from the scenario: per area of the
+    reference data, its current (not retracted) field reports that occurred that week,
+    the organisations that own them (``owners``: report id -> organisation) and whether
+    there was any (``monitored``, 1 or 0)."""
+    orgs: defaultdict[str, set[str]] = defaultdict(set)
+    reports: defaultdict[str, int] = defaultdict(int)
+    for report in latest.values():
+        if report["kind"] not in FIELD_KINDS or report.get("retracted", False):
+            continue
+        if week_of(report["occurred_at"]) == week:
+            reports[report["area"]] += 1
+            orgs[report["area"]].add(owners[report["report_id"]])
+    return {
+        code: {
+            "reports": reports[code],
+            "reporting_orgs": len(orgs[code]),
+            "monitored": int(reports[code] > 0),
+        }
+        for code in sorted(areas())
+    }

@@ -23,7 +23,7 @@ from rich.table import Table
 from core.errors import TruceError
 from core.settings import Settings
 from schemas.weeks import previous_week, week_monday
-from services.demo.expectation import Headline, expected_metrics, headline
+from services.demo.expectation import Headline, expected_coverage, expected_metrics, headline
 from services.demo.keys import demo_keys
 from services.demo.replay import ReplayTotals, replay
 from services.demo.scenario import Scenario, Submission, build_scenario
@@ -31,7 +31,7 @@ from services.publish import publish_edition
 from services.published import Difference, QueryClient, compare, fetch_published
 from services.runtime import control
 
-LONG_SECTIONS = ("Exempt incidents", "Alerts of the week")
+LONG_SECTIONS = ("Exempt incidents", "Alerts of the week", "Coverage")
 REPORT_FORMATS = {"md": "md", "html": "html", "csv": "csv", "hxl": "hxl.csv", "json": "json"}
 
 
@@ -176,16 +176,42 @@ def _check(
     client: QueryClient, scenario: Scenario, timeout_s: float
 ) -> tuple[list[Difference], Headline, Headline]:
     """Compare, retrying briefly: the sink's last batch may land just after the lag hit 0."""
-    expected = expected_metrics(scenario.latest_revisions())
+    latest = scenario.latest_revisions()
+    expected = expected_metrics(latest, scenario.owners())
     weeks = sorted(set(expected.compliance) | set(expected.access))
     week = scenario.timeline.report_week
+    coverage = expected_coverage(latest, scenario.owners(), week)
     deadline = time.monotonic() + timeout_s
     while True:
         published = fetch_published(client, weeks)
-        differences = compare(published, expected)
+        differences = compare(published, expected) + _coverage_differences(client, week, coverage)
         if not differences or time.monotonic() > deadline:
             return differences, headline(expected, week), headline(published, week)
         time.sleep(1.0)
+
+
+def _coverage_differences(
+    client: QueryClient, week: str, expected: dict[str, dict[str, int]]
+) -> list[Difference]:
+    """The report week's coverage (CONTRACT 9) against the scenario's own count."""
+    rows = client.json("/v1/metrics/coverage", week=week)["rows"]
+    published = {
+        r["area"]: {k: int(r[k]) for k in ("reports", "reporting_orgs", "monitored")} for r in rows
+    }
+    return [
+        Difference("coverage", week, area, published.get(area), expected.get(area))
+        for area in sorted(set(published) | set(expected))
+        if published.get(area) != expected.get(area)
+    ]
+
+
+def coverage_line(week: str, expected: dict[str, dict[str, int]]) -> str:
+    """Which areas sent no report of any kind in the report week."""
+    silent = [area for area, row in expected.items() if not row["monitored"]]
+    return (
+        f"coverage {week}: {len(expected) - len(silent)} of {len(expected)} areas monitored; "
+        f"no reports of any kind from: {', '.join(silent) or 'none'}"
+    )
 
 
 def _headline_table(week: str, published: Headline, expected: Headline) -> Table:
@@ -214,7 +240,8 @@ def _headline_table(week: str, published: Headline, expected: Headline) -> Table
 
 def terminal_digest(markdown: str, collapse: tuple[str, ...] = LONG_SECTIONS) -> str:
     """The report for a terminal: long listings keep their heading (with its count) and
-    point to the written files, which have every row."""
+    their text (coverage: which areas sent no report) but lose their table rows, and point
+    to the written files, which have every row."""
     kept: list[str] = []
     skipping = False
     for line in markdown.splitlines():
@@ -224,7 +251,7 @@ def terminal_digest(markdown: str, collapse: tuple[str, ...] = LONG_SECTIONS) ->
             if skipping:
                 kept += ["", "Listed in full in the HTML, CSV and JSON reports written below.", ""]
             continue
-        if not skipping:
+        if not skipping or not line.startswith("|"):
             kept.append(line)
     return "\n".join(kept)
 
@@ -283,6 +310,9 @@ def run_demo(
         try:
             differences, expected, published = _check(client, scenario, timeout_s=30)
             console.print(_headline_table(t.report_week, published, expected))
+            console.print(coverage_line(t.report_week, expected_coverage(
+                scenario.latest_revisions(), scenario.owners(), t.report_week
+            )))  # fmt: skip
             folder = out_dir or settings.home / "reports"
             files, markdown = _save_reports(client, t.report_week, folder)
         finally:

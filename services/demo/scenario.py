@@ -61,6 +61,14 @@ class Scenario:
     def organisations(self) -> list[str]:
         return sorted({s.org for s in self.submissions})
 
+    def owners(self) -> dict[str, str]:
+        """The organisation of every report (whoever sends its first revision)."""
+        owners: dict[str, str] = {}
+        for submission in self.submissions:
+            for report in submission.reports:
+                owners.setdefault(report["report_id"], submission.org)
+        return owners
+
     def latest_revisions(self) -> dict[str, Report]:
         """The current (highest) revision of every report: what the metrics must count."""
         latest: dict[str, Report] = {}
@@ -87,6 +95,9 @@ class _Builder:
         self.t = timeline
         self.scale = scale
         self.rng = random.Random(timeline.seed)
+        # the co-reporters draw from their own stream, so adding them changes none of the
+        # monitors' reports
+        self.co_rng = random.Random(f"{timeline.seed}-co-reporters")
         self.pending: list[_Pending] = []
         self.ids: defaultdict[str, int] = defaultdict(int)
 
@@ -221,7 +232,96 @@ def _violations(b: _Builder) -> list[Report]:
                 b.send(sent, org, report)
                 made.append(report)
                 _revise(b, report, sent, org, t.organisations.monitors[org])
+                _co_reports(b, report, day)
     return made
+
+
+def _co_reports(b: _Builder, first: Report, day: date) -> None:
+    """Other partners' reports of the same event (timeline ``duplicates``): the same
+    area, perpetrator (or ``unknown``), target and category, a few minutes later by their
+    account, casualties a little off, sent within two days; the task force links most of
+    them into an incident a few days later (``linked``)."""
+    co, rng = b.t.duplicates, b.co_rng
+    seen: list[Report] = []
+    for org, org_areas in sorted(co.partners.items()):
+        if first["area"] not in org_areas or rng.random() >= co.share:
+            continue
+        at = datetime.fromisoformat(first["occurred_at"]) + timedelta(
+            minutes=rng.randint(1, co.minutes)
+        )
+        report: Report = {
+            **first,
+            "report_id": b.new_id(f"{org}-{day:%m%d}"),
+            "revision": 1,
+            "occurred_at": at.isoformat(),
+            "perpetrator": "unknown" if rng.random() < 0.2 else first["perpetrator"],
+            "killed": max(0, first["killed"] + rng.choice([-1, 0, 0, 1, 2])),
+            "injured": max(0, first["injured"] + rng.randint(-2, 3)),
+            "source": rng.choice(["witness", "staff", "media", "remote"]),
+            "confidence": rng.choices(["low", "medium", "high"], [30, 50, 20])[0],
+        }
+        b.send(day + timedelta(days=rng.choice([0, 0, 0, 1, 2])), org, report)
+        seen.append(report)
+    if seen and rng.random() < co.linked:
+        _incident(b, [first, *seen], day + timedelta(days=rng.randint(2, 6)))
+
+
+def _incident(b: _Builder, members: list[Report], sent: date) -> None:
+    """The task force links the reports of one event (CONTRACT 9): the first report's
+    area, perpetrator, target, category and time, the largest casualty counts."""
+    first = members[0]
+    report: Report = {
+        "report_id": f"inc-{first['report_id']}",
+        "revision": 1,
+        "kind": "incident",
+        "members": [m["report_id"] for m in members],
+        "occurred_at": first["occurred_at"],
+        **{k: first[k] for k in ("area", "perpetrator", "target", "category")},
+        "killed": max(m["killed"] for m in members),
+        "injured": max(m["injured"] for m in members),
+    }
+    b.send(sent, b.t.organisations.taskforce, report)
+
+
+def _blacked_out(t: Timeline, pending: list[_Pending]) -> list[_Pending]:
+    """The reports as a blackout (timeline ``blackouts``) leaves them: a report first
+    dated in a blacked-out area on one of its days (UTC) never reaches anyone (every
+    revision and every verdict about it is lost, and incidents list it no more; one left
+    with fewer than two members is not filed); a later revision dated there (a
+    decision on an access request, a correction) is dated the day after, when the area
+    can be reached again."""
+
+    def dark(report: Report) -> Any:
+        if "area" not in report:
+            return None
+        day = datetime.fromisoformat(report["occurred_at"]).astimezone(UTC).date()
+        return next(
+            (b for b in t.blackouts if b.area == report["area"] and b.from_ <= day <= b.to), None
+        )
+
+    first: dict[str, Report] = {}
+    for p in pending:
+        held = first.get(p.report["report_id"])
+        if held is None or p.report["revision"] < held["revision"]:
+            first[p.report["report_id"]] = p.report
+    lost = {rid for rid, report in first.items() if dark(report) is not None}
+    kept = []
+    for p in pending:
+        if p.report["report_id"] in lost or p.report.get("subject") in lost:
+            continue
+        if "members" in p.report and lost & set(p.report["members"]):
+            members = [m for m in p.report["members"] if m not in lost]
+            if len(members) < 2:
+                continue
+            p = _Pending(p.day, p.org, p.seq, {**p.report, "members": members})
+        blackout = dark(p.report)
+        if blackout is not None:
+            at = datetime.fromisoformat(p.report["occurred_at"])
+            after = at + timedelta(days=(blackout.to - at.astimezone(UTC).date()).days + 1)
+            p = _Pending(max(p.day, after.date()), p.org, p.seq,
+                         {**p.report, "occurred_at": after.isoformat()})  # fmt: skip
+        kept.append(p)
+    return kept
 
 
 def _revise(b: _Builder, report: Report, sent: date, org: str, org_areas: list[str]) -> None:
@@ -428,4 +528,5 @@ def build_scenario(scale: float = 1.0, timeline: Timeline | None = None) -> Scen
     _verifications(b, violations)
     _deliveries(b)
     _access_requests(b)
-    return Scenario(timeline=t, scale=scale, submissions=_batches(b.pending, b.rng))
+    pending = _blacked_out(t, b.pending)
+    return Scenario(timeline=t, scale=scale, submissions=_batches(pending, b.rng))

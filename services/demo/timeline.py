@@ -69,6 +69,25 @@ class ViolationTraffic(_Strict):
     bursts: list[Burst]
 
 
+class CoReporters(_Strict):
+    """Cross-partner duplicates (synthetic): other partners in some areas also report a
+    share of the events the area's monitor reports, a few minutes apart by their own
+    account, with slightly different casualty counts."""
+
+    share: float = Field(gt=0, le=1, description="Of an area's events, those a co-reporter files.")
+    minutes: int = Field(gt=0, le=120, description="A co-reporter's time: up to this much later.")
+    linked: float = Field(ge=0, le=1, description="Of such events, those the task force links.")
+    partners: dict[str, list[str]]
+
+
+class Blackout(_Strict):
+    """Days (UTC) from which no report of any kind about an area reaches anyone."""
+
+    area: str
+    from_: date = Field(alias="from")
+    to: date
+
+
 class Timeline(_Strict):
     seed: int
     start: date
@@ -81,6 +100,8 @@ class Timeline(_Strict):
     access_backlog: AccessBacklog
     designations: list[KnownDesignation]
     violations: ViolationTraffic
+    duplicates: CoReporters
+    blackouts: list[Blackout]
 
     @model_validator(mode="after")
     def _known_areas(self) -> Timeline:
@@ -90,6 +111,8 @@ class Timeline(_Strict):
         named += [d.area for d in self.designations] + list(self.violations.rates)
         named += [a for codes in self.organisations.monitors.values() for a in codes]
         named += [b.area for b in self.violations.bursts]
+        named += [a for codes in self.duplicates.partners.values() for a in codes]
+        named += [b.area for b in self.blackouts]
         unknown = sorted(set(named) - set(known))
         if unknown:
             raise ValueError(f"areas not in the reference data: {unknown}")

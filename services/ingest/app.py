@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
-from core.http import install_problem_handlers
+from core.http import install_problem_handlers, url_origin
 from core.openapi import install_openapi
 from core.probes import probe_router
 from core.settings import Settings
@@ -40,6 +41,15 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     app.state.ingest = ingest
+    # the dashboard (served by the query service, another origin) posts the task force's
+    # incident links here with the key in Authorization: only that origin, only POST
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=[url_origin(settings.query_url)],
+        allow_methods=["POST"],
+        allow_headers=["Authorization", "Content-Type"],
+        max_age=600,
+    )
     install_problem_handlers(app)
     install_read_pointer(app, settings)
     install_openapi(app)

@@ -12,6 +12,7 @@ from core.http import install_problem_handlers
 from core.openapi import install_openapi
 from core.probes import probe_router
 from core.settings import Settings
+from services.store.candidates import router as candidates_router
 from services.store.changes import router as changes_router
 from services.store.coverage import router as coverage_router
 from services.store.dashboard import install_dashboard
@@ -45,8 +46,9 @@ def create_app(settings: Settings, store: StoreState | None = None) -> FastAPI:
     install_openapi(app)
     app.include_router(router)
     app.include_router(coverage_router)
+    app.include_router(candidates_router)
     app.include_router(changes_router)
     app.include_router(log_router)
     app.include_router(probe_router(lambda request: request.app.state.store))
-    install_dashboard(app)
+    install_dashboard(app, settings)
     return app

@@ -7,30 +7,17 @@ week's end, which for an unmonitored area says since when it has been silent."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel
 
 from core.openapi import AUTHENTICATED, problems
-from schemas import FIELD_KINDS
 from schemas.reference import areas
 from schemas.weeks import week_bounds
 from services.store.database import Database
 from services.store.params import check_area, check_week
-from services.store.routes import Reader, State, as_utc
-
-COVERAGE = """
-SELECT area,
-       uniqExactIf(org, week = {week:String}) AS reporting_orgs,
-       countIf(week = {week:String}) AS reports,
-       maxIf(occurred_at, occurred_at < {end:DateTime64(3, 'UTC')}) AS last_report_at,
-       countIf(occurred_at < {end:DateTime64(3, 'UTC')}) AS reports_before_end
-FROM canonical_reports FINAL
-WHERE kind IN {kinds:Array(String)} AND NOT retracted
-  AND ({area:String} = '' OR area = {area:String})
-GROUP BY area
-"""
+from services.store.routes import Reader, State
+from services.store.weekly.sources import StreamSource, coverage_rows
 
 
 class CoverageRow(BaseModel):
@@ -51,25 +38,9 @@ class Coverage(BaseModel):
 def coverage(db: Database, week: str, area: str = "") -> list[CoverageRow]:
     """One row per area of the reference data (or the one asked for), in code order."""
     _, end = week_bounds(week)
-    found = {
-        row["area"]: row
-        for row in db.rows(COVERAGE, week=week, end=end, kinds=sorted(FIELD_KINDS), area=area)
-    }
-    rows = []
-    for code in sorted(areas()) if not area else [area]:
-        row: dict[str, Any] = found.get(code, {})
-        reports = int(row.get("reports", 0))
-        last = as_utc(row["last_report_at"]) if row.get("reports_before_end") else None
-        rows.append(
-            CoverageRow(
-                area=code,
-                reporting_orgs=int(row.get("reporting_orgs", 0)),
-                reports=reports,
-                last_report_at=last,
-                monitored=reports > 0,
-            )
-        )
-    return rows
+    found = StreamSource(db).coverage(week, end, area)
+    codes = [area] if area else sorted(areas())
+    return [CoverageRow(**row) for row in coverage_rows(found, codes)]
 
 
 router = APIRouter()

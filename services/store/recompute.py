@@ -10,8 +10,13 @@ then: what was known at that moment, designations and verifications included.
 
 One pass: the fold, the classification and one grouped aggregate per query, for every
 week at once; no per-week or per-report loop. Asked for one week, the fold reads only the
-reports with a record in that week, and every verification and designation (whatever
-could place a report there or classify it), each with all its records, so it is exact.
+reports with a record in that week, and every verification, designation and incident and
+every report an incident ever listed (whatever could place a report there or classify it),
+each with all its records, so it is exact.
+
+Incidents (CONTRACT section 9): ``claims`` decides each listed report's incident,
+``backing`` counts each incident's organisations; a classified row's ``event`` and
+``sources`` are what the event figures of ``schemas.figures`` read.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from services.store.params import check_week
 VIOLATION: Final = "violation"
 VERIFICATION: Final = "verification"
 DESIGNATION: Final = "designation"
+INCIDENT: Final = "incident"
 UNVERIFIED: Final = "unverified"
 """The verification status of a violation no current verification judges."""
 
@@ -68,8 +74,12 @@ received AS (
                                                   kafka_partition)))
       AND ({{week:String}} = '' OR report_id IN (
           SELECT report_id FROM raw_reports
-          WHERE kind IN ({{verification_kind:String}}, {{designation_kind:String}})
-             OR {iso_week_sql("occurred_at")} = {{week:String}}))
+          WHERE kind IN ({{verification_kind:String}}, {{designation_kind:String}},
+                         {{incident_kind:String}})
+             OR {iso_week_sql("occurred_at")} = {{week:String}})
+          OR report_id IN (
+          SELECT arrayJoin(JSONExtract(report_json, 'members', 'Array(String)'))
+          FROM raw_reports WHERE kind = {{incident_kind:String}}))
 ),
 current AS (
     SELECT report_id, any(owner) AS owned_by,
@@ -99,6 +109,23 @@ designations AS (
     WHERE kind = {{designation_kind:String}}
     GROUP BY area
 ),
+claims AS (
+    -- CONTRACT section 9: a violation belongs to the current, non-retracted incident that
+    -- lists it with the latest occurred_at (ties: greatest report_id)
+    SELECT member, argMax(report_id, (occurred_at, report_id)) AS incident
+    FROM (SELECT report_id, occurred_at,
+                 arrayJoin(JSONExtract(report_json, 'members', 'Array(String)')) AS member
+          FROM live WHERE kind = {{incident_kind:String}})
+    GROUP BY member
+),
+backing AS (
+    -- an incident's sources: the organisations of its current member violations
+    SELECT c.incident AS incident, toUInt32(uniqExact(l.org)) AS sources
+    FROM live AS l
+    INNER JOIN claims AS c ON c.member = l.report_id
+    WHERE l.kind = {{violation_kind:String}}
+    GROUP BY c.incident
+),
 facts AS (
     SELECT report_id, kind, revision, org, occurred_at, received_at, area,
            {iso_week_sql("occurred_at")} AS week,
@@ -117,7 +144,7 @@ classified AS (
            f.occurred_at AS occurred_at, f.received_at AS received_at, f.week AS week,
            f.area AS area, f.party AS party, f.target AS target, f.status AS status,
            f.killed AS killed, f.injured AS injured, f.beneficiaries AS beneficiaries,
-           multiIf(f.kind != {{violation_kind:String}}, '',
+           multiIf(f.kind NOT IN ({{violation_kind:String}}, {{incident_kind:String}}), '',
                    has({{designated:Array(String)}}, f.party), 'designated_perpetrator',
                    has({{designated:Array(String)}}, f.target), 'designated_target',
                    notEmpty(arrayFilter(p -> p.1 <= f.occurred_at
@@ -128,17 +155,24 @@ classified AS (
                    '') AS exempt_reason,
            toBool(exempt_reason != '') AS exempt,
            if(f.kind = {{violation_kind:String}},
-              if(v.verdict = '', {{unverified:String}}, v.verdict), '') AS verification
+              if(v.verdict = '', {{unverified:String}}, v.verdict), '') AS verification,
+           toBool(f.kind = {{incident_kind:String}}
+                  OR (f.kind = {{violation_kind:String}} AND cl.incident = '')) AS event,
+           toUInt32(multiIf(f.kind = {{incident_kind:String}}, b.sources,
+                            event, 1, 0)) AS sources
     FROM facts AS f
     LEFT JOIN verdicts AS v ON v.subject = f.report_id
     LEFT JOIN designations AS d ON d.area = f.area
+    LEFT JOIN claims AS cl ON cl.member = f.report_id
+    LEFT JOIN backing AS b ON b.incident = f.report_id
 )
 """  # noqa: S608 (constants of ours; every value is a bound parameter)
 
 CLASSIFIED = f"""
 WITH {FOLD}
 SELECT report_id, kind, revision, org, occurred_at, received_at, week, area, party, target,
-       status, killed, injured, beneficiaries, exempt, exempt_reason, verification
+       status, killed, injured, beneficiaries, exempt, exempt_reason, verification, event,
+       sources
 FROM classified
 ORDER BY occurred_at, report_id
 """  # noqa: S608 (constants of ours; every value is a bound parameter)
@@ -150,11 +184,13 @@ SELECT {", ".join(CELL_KEYS)},
        {ACCESS.sql()}
 FROM classified
 GROUP BY {", ".join(CELL_KEYS)}
-"""  # noqa: S608
+SETTINGS prefer_column_name_to_alias = 1
+"""  # noqa: S608 (prefer_column_name_to_alias: incident_killed sums the column killed, not
+#   the aggregate named killed)
 
 # What verify compares per report: the columns the figures read, plus the row they land in.
 _COMPARED = ("kind", "week", "area", "party", "status", "exempt", "verification", "killed",
-             "injured", "beneficiaries")  # fmt: skip
+             "injured", "beneficiaries", "event", "sources")  # fmt: skip
 MISCLASSIFIED = f"""
 WITH {FOLD},
 streamed AS (
@@ -203,6 +239,7 @@ def parameters(
         "violation_kind": VIOLATION,
         "verification_kind": VERIFICATION,
         "designation_kind": DESIGNATION,
+        "incident_kind": INCIDENT,
         "unverified": UNVERIFIED,
     }
 

@@ -1,6 +1,7 @@
 """Spike evaluation of one area: the rules of ``streams/rules.yaml`` over the inputs its
-weekly totals keep (violations per day, completed deliveries, pending requests), in
-event time, with the alert state each rule's next transition depends on."""
+weekly totals keep (violations per day, completed deliveries, pending requests, each
+organisation's reports per day), in event time, with the alert state each rule's next
+transition depends on."""
 
 from __future__ import annotations
 
@@ -46,6 +47,9 @@ class SpikeRules:
             last = max(index.completed.values(), default=None)
             gap = spikes.delivery_gap(last, first_seen, today, self.rules.delivery_gap)
             checks.append((gap, "", list))
+        silence = spikes.reporting_gap(index.reporters, today, self.rules.reporting_gap)
+        if silence is not None:
+            checks.append((silence, "", list))
         # stale requests: every pending one, and every one with an open alert (so that an
         # answered, retracted or moved request resolves its alert)
         opened: dict[str, list[str]] = dict(self.alerts.get(f"open|{area}", {}))

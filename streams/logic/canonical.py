@@ -22,7 +22,11 @@ def canonical(
     received_at: str,
     exempt_reason: str,
     verification: str,
+    links: tuple[str, bool, int] = ("", False, 0),
 ) -> dict[str, Any]:
+    """``links``: (the incident a violation belongs to, whether the report is an event,
+    how many organisations back it), as the weekly figures read them."""
+    incident, event, sources = links
     kind = str(report["kind"])
     retracted = bool(report.get("retracted", False))
     party = report.get("perpetrator") or report.get("party") or ""
@@ -49,5 +53,8 @@ def canonical(
         "exempt": bool(exempt_reason),
         "exempt_reason": exempt_reason,
         "verification": verification,
+        "incident": incident,
+        "event": event,
+        "sources": sources,
         "report_json": orjson.dumps(report, option=orjson.OPT_SORT_KEYS).decode(),
     }

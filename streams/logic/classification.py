@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from schemas.figures import EVENT_KINDS
 from schemas.weeks import parse_utc
 from streams.logic.canonical import SEQ_SHIFT, canonical
 from streams.logic.exemption import DesignationFact, exemption
@@ -19,8 +20,9 @@ class Classifier:
         self.designated = designated
 
     def exempt_reason(self, placement: Placement, facts: Iterable[DesignationFact]) -> str:
-        """'' when the report is not an exempt violation, else why it is."""
-        if placement.kind != "violation" or placement.report is None:
+        """'' when the report is not an exempt violation or incident (judged by its own
+        fields, CONTRACT section 9), else why it is."""
+        if placement.kind not in EVENT_KINDS or placement.report is None:
             return ""
         return exemption(placement.report, self.designated, facts)
 
@@ -33,12 +35,15 @@ class Classifier:
             bool(self.exempt_reason(placement, facts)),
             placement.verification,
             parse_utc(str(report["occurred_at"])).toordinal(),
+            (placement.incident, placement.sources),
+            placement.org,
         )
 
     def canonical(
         self, placement: Placement, facts: Iterable[DesignationFact], offset: int
     ) -> dict[str, Any]:
         assert placement.report is not None
+        member = self.member(placement, facts)
         return canonical(
             placement.report,
             version=(placement.seq << SEQ_SHIFT) | offset,
@@ -46,4 +51,5 @@ class Classifier:
             received_at=placement.received_at,
             exempt_reason=self.exempt_reason(placement, facts),
             verification=placement.verification,
+            links=(placement.incident, member.event, member.sources),
         )

@@ -44,6 +44,13 @@ class History:
     subjects: frozenset[str] = field(default_factory=frozenset)
     """Every report a revision of this one judged as a verification: each is told when
     the current revision stops judging it (another subject, another kind, retracted)."""
+    members: frozenset[str] = field(default_factory=frozenset)
+    """Every report a revision of this one listed as an incident: each is told when the
+    current revision stops listing it (see streams.logic.incidents)."""
+    incident: str = ""
+    """The incident this report belongs to ("" for none), from the claims about it."""
+    sources: tuple[str, ...] = ()
+    """As an incident: the organisations of its current members."""
 
 
 def fold(history: History | None, rev: Revision) -> tuple[History | None, Outcome]:
@@ -51,10 +58,19 @@ def fold(history: History | None, rev: Revision) -> tuple[History | None, Outcom
     revision was refused (which cannot happen for a first revision)."""
     area = str(rev.report.get("area") or "")
     subject = _subject(rev)
+    listed = frozenset(_members(rev))
     if history is None:
         areas = frozenset({area}) if area else frozenset()
         subjects = frozenset({subject}) if subject else frozenset()
-        first = History(rev.org, {rev.revision: rev.content_hash}, rev, 1, areas, subjects=subjects)
+        first = History(
+            rev.org,
+            {rev.revision: rev.content_hash},
+            rev,
+            1,
+            areas,
+            subjects=subjects,
+            members=listed,
+        )
         return first, Outcome.CURRENT
     if rev.org != history.owner:
         return history, Outcome.FOREIGN
@@ -66,14 +82,14 @@ def fold(history: History | None, rev: Revision) -> tuple[History | None, Outcom
         return replace(history, hashes=hashes), Outcome.SUPERSEDED
     areas = history.areas | ({area} if area else set())
     subjects = history.subjects | ({subject} if subject else set())
-    changed = History(
-        history.owner,
-        hashes,
-        rev,
-        history.seq + 1,
-        frozenset(areas),
-        history.verification,
-        frozenset(subjects),
+    changed = replace(
+        history,
+        hashes=hashes,
+        current=rev,
+        seq=history.seq + 1,
+        areas=frozenset(areas),
+        subjects=frozenset(subjects),
+        members=history.members | listed,
     )
     return changed, Outcome.CURRENT
 
@@ -83,6 +99,27 @@ def _subject(rev: Revision) -> str:
     if rev.report.get("kind") != "verification":
         return ""
     return str(rev.report.get("subject") or "")
+
+
+def _members(rev: Revision) -> list[str]:
+    """The reports an incident revision lists; none for every other kind."""
+    if rev.report.get("kind") != "incident":
+        return []
+    return [str(m) for m in rev.report.get("members") or ()]
+
+
+def with_incident(history: History, incident: str) -> History:
+    """A new sequence number when the report's incident changes (not a revision)."""
+    if incident == history.incident:
+        return history
+    return replace(history, seq=history.seq + 1, incident=incident)
+
+
+def with_sources(history: History, sources: tuple[str, ...]) -> History:
+    """A new sequence number when an incident's sources change (not a revision)."""
+    if sources == history.sources:
+        return history
+    return replace(history, seq=history.seq + 1, sources=sources)
 
 
 def with_verification(history: History, status: str) -> History:
@@ -102,6 +139,9 @@ def to_dict(history: History) -> dict[str, Any]:
         "areas": sorted(history.areas),
         "verification": history.verification,
         "subjects": sorted(history.subjects),
+        "members": sorted(history.members),
+        "incident": history.incident,
+        "sources": list(history.sources),
     }
 
 
@@ -114,4 +154,7 @@ def from_dict(data: dict[str, Any]) -> History:
         areas=frozenset(data["areas"]),
         verification=data.get("verification", "unverified"),
         subjects=frozenset(data.get("subjects", ())),
+        members=frozenset(data.get("members", ())),
+        incident=str(data.get("incident", "")),
+        sources=tuple(data.get("sources", ())),
     )

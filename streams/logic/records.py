@@ -1,5 +1,7 @@
 """The typed records the two stages hand each other and send: a placement on the folded
-topic, a verdict on the verdicts topic, a metric snapshot on the metrics topic.
+topic, a verdict, an incident's claim or a member's membership on the verdicts topic (the
+references between reports; a claim and a membership name their ``type``, a verdict has
+none, as before incidents), a metric snapshot on the metrics topic.
 
 Placements and verdicts are dataclasses whose field names are their JSON keys (orjson
 writes them as they are); a snapshot names its figure set explicitly on the wire, since
@@ -41,6 +43,8 @@ class Placement:
     area: str
     removed: bool
     report: dict[str, Any] | None
+    incident: str = ""  # of a violation: the incident it belongs to, "" for none
+    sources: tuple[str, ...] = ()  # of an incident: the organisations of its members
 
     @classmethod
     def of(cls, data: Mapping[str, Any]) -> Placement:
@@ -55,11 +59,15 @@ class Placement:
             str(data["area"]),
             bool(data["removed"]),
             data["report"],
+            str(data.get("incident") or ""),  # placements stored before incidents lack them
+            tuple(data.get("sources") or ()),
         )
 
     def wire(self) -> dict[str, Any]:
         """As stored in a table and sent (the same keys orjson writes)."""
-        return {name: getattr(self, name) for name in self.__slots__}
+        wired = {name: getattr(self, name) for name in self.__slots__}
+        wired["sources"] = list(self.sources)
+        return wired
 
     @property
     def live(self) -> dict[str, Any] | None:
@@ -88,6 +96,60 @@ class Verdict:
             data["occurred_at"],
             data["status"],
             bool(data["retracted"]),
+        )
+
+    def wire(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """An incident's word to one report it lists, or listed (references topic, keyed by
+    the member): ``live`` while its current revision is a non-retracted incident listing
+    the member. ``version`` is the incident's current revision (see streams.logic.incidents)."""
+
+    incident: str
+    member: str
+    version: int
+    occurred_at: str | None
+    live: bool
+    type: str = "claim"
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any]) -> Claim:
+        return cls(
+            str(data["incident"]),
+            str(data["member"]),
+            int(data["version"]),
+            data["occurred_at"],
+            bool(data["live"]),
+        )
+
+    def wire(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    """A listed report's answer to an incident that claims it (references topic, keyed by
+    the incident): ``live`` while it is a current, non-retracted violation belonging to
+    that incident; ``org`` is its organisation (its owner, which never changes)."""
+
+    member: str
+    incident: str
+    version: int
+    org: str
+    live: bool
+    type: str = "membership"
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any]) -> Membership:
+        return cls(
+            str(data["member"]),
+            str(data["incident"]),
+            int(data["version"]),
+            str(data["org"]),
+            bool(data["live"]),
         )
 
     def wire(self) -> dict[str, Any]:

@@ -85,6 +85,22 @@ class StaleRequestRule(_Frozen):
     severity: SeverityLadder
 
 
+class ReportingGapRule(_Frozen):
+    """An area whose usual reporters fell silent: no field report from it for ``days``
+    days after organisations reported from it regularly (communications cut, a siege
+    tightening). See ``streams.logic.spikes.reporting_gap``."""
+
+    enabled: bool
+    days: int = Field(ge=1, le=366, description="Days without any field report from the area.")
+    lookback_days: int = Field(
+        ge=1, le=366, description="Days up to its last report that define its usual reporters."
+    )
+    min_reports: int = Field(
+        ge=1, description="Reports in those days that make an organisation a usual reporter."
+    )
+    severity: SeverityLadder
+
+
 class RuleConfig(_Frozen):
     """The whole ``rules.yaml``."""
 
@@ -92,6 +108,7 @@ class RuleConfig(_Frozen):
     violation_spike: ViolationSpikeRule
     delivery_gap: DeliveryGapRule
     stale_access_request: StaleRequestRule
+    reporting_gap: ReportingGapRule
 
 
 def parse_rules(data: Any, source: str = "<rules>") -> RuleConfig:

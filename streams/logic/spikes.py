@@ -43,6 +43,7 @@ from typing import Any, Literal
 from schemas.outputs import Alert
 from streams.logic.rules import (
     DeliveryGapRule,
+    ReportingGapRule,
     SeverityLadder,
     StaleRequestRule,
     ViolationSpikeRule,
@@ -53,6 +54,7 @@ Severity = Literal["minor", "moderate", "severe", "extreme"]
 VIOLATION_SPIKE = "violation_spike"
 DELIVERY_GAP = "delivery_gap"
 STALE_ACCESS_REQUEST = "stale_access_request"
+REPORTING_GAP = "reporting_gap"
 
 FINGERPRINT_CHARS = 16
 """Hex characters of the sha256 kept as the fingerprint (64 bits)."""
@@ -279,6 +281,44 @@ def stale_request(
         cfg.enabled and pending,
         what,
     )
+
+
+def usual_reporters(
+    reports: Mapping[str, Mapping[date, int]], last: date, cfg: ReportingGapRule
+) -> list[str]:
+    """Organisations with at least ``min_reports`` reports from the area in the
+    ``lookback_days`` days ending on ``last`` (the area's latest report day)."""
+    first = last - timedelta(days=cfg.lookback_days - 1)
+    return sorted(
+        org
+        for org, days in reports.items()
+        if sum(n for day, n in days.items() if first <= day <= last) >= cfg.min_reports
+    )
+
+
+def reporting_gap(
+    reports: Mapping[str, Mapping[date, int]], today: date, cfg: ReportingGapRule
+) -> AgeVerdict | None:
+    """Has the area been silent for ``cfg.days`` days after its usual reporters reported
+    regularly? ``reports`` maps organisation -> UTC day -> current field reports from the
+    area (days after ``today`` are ignored: a report dated ahead of the clock has not
+    happened yet in event time). None when the area never had a report up to ``today``.
+
+    The silence is ``today`` minus the area's last report day, whoever filed it; it fires
+    from ``cfg.days`` when at least one usual reporter (:func:`usual_reporters`, counted
+    up to that last day) exists, so an area one partner mentioned once never alerts."""
+    days = [d for per_org in reports.values() for d in per_org if d <= today]
+    if not days:
+        return None
+    last = max(days)
+    usual = usual_reporters(reports, last, cfg)
+    silence = (today - last).days
+    who = ", ".join(usual) if usual else "none"
+    what = f"no report from the area for {silence} days (last on {last}; usual reporters: {who})"
+    if not cfg.enabled:
+        what = f"rule disabled; {what}"
+    applies = cfg.enabled and bool(usual)
+    return _age(REPORTING_GAP, last, today, cfg.days, cfg.severity, applies, what)
 
 
 # -- alert state machine -----------------------------------------------------------------

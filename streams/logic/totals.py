@@ -14,7 +14,8 @@ from datetime import date, timedelta
 from sys import intern
 from typing import Any
 
-from schemas.figures import ACCESS, COMPLIANCE, FigureSet
+from schemas import FIELD_KINDS
+from schemas.figures import ACCESS, COMPLIANCE, EVENT_KINDS, FigureSet
 from schemas.weeks import week_of_day
 from streams.logic.exemption import DesignationFact
 
@@ -30,32 +31,48 @@ class Member:
     kind: str
     exempt: bool
     verification: str
-    party: str  # the perpetrator of a violation, else ""
+    party: str  # the perpetrator of a violation or incident, else ""
     status: str  # of a delivery or access request, else ""
     killed: int
     injured: int
     beneficiaries: int
     retracted: bool
     day: int  # proleptic ordinal of the UTC day of occurred_at
+    event: bool  # an incident, or a violation in no incident (schemas.figures)
+    sources: int  # organisations backing the event
+    org: str = ""  # the organisation that owns the report (the reporting-gap rule)
 
 
 def member_of(
-    report_id: str, kind: str, report: Mapping[str, Any], exempt: bool, verification: str, day: int
+    report_id: str,
+    kind: str,
+    report: Mapping[str, Any],
+    exempt: bool,
+    verification: str,
+    day: int,
+    links: tuple[str, tuple[str, ...]] = ("", ()),
+    org: str = "",
 ) -> Member:
     """The slim member of a report; its small categorical strings are interned so that a
-    million members share them."""
+    million members share them. ``links`` is (the incident a violation belongs to, the
+    organisations of an incident's members)."""
+    incident, orgs = links
+    event = kind == "incident" or (kind == "violation" and not incident)
     return Member(
         report_id,
         intern(kind),
         exempt,
         intern(verification),
-        intern(str(report.get("perpetrator") or "")) if kind == "violation" else "",
-        intern(str(report.get("status") or "")) if kind != "violation" else "",
+        intern(str(report.get("perpetrator") or "")) if kind in EVENT_KINDS else "",
+        intern(str(report.get("status") or "")) if kind not in EVENT_KINDS else "",
         int(report.get("killed") or 0),
         int(report.get("injured") or 0),
         int(report.get("beneficiaries") or 0),
         bool(report.get("retracted", False)),
         day,
+        event,
+        len(orgs) if kind == "incident" else int(event),
+        intern(org),
     )
 
 
@@ -83,6 +100,7 @@ class AreaIndex:
     seen: Counter[date] = field(default_factory=Counter)  # live reports per UTC day
     completed: dict[str, date] = field(default_factory=dict)  # rid -> completed delivery day
     requests: dict[str, tuple[date, str]] = field(default_factory=dict)  # rid -> (day, status)
+    reporters: dict[str, Counter[date]] = field(default_factory=dict)  # org -> reports per day
 
     def show(self, week: str, party: str) -> None:
         """Remember a row was published, so it is re-published (as zero) once emptied."""
@@ -136,6 +154,11 @@ class AreaIndex:
     def _apply_rules_inputs(self, member: Member, sign: int) -> None:
         day = date.fromordinal(member.day)
         _bump(self.seen, day, sign)
+        if member.kind in FIELD_KINDS:  # the task force's incidents are not reports from there
+            per_day = self.reporters.setdefault(member.org, Counter())
+            _bump(per_day, day, sign)
+            if not per_day:
+                del self.reporters[member.org]
         status = member.status
         if member.kind == "violation" and not member.exempt:
             _bump(self.violations, day, sign)

@@ -23,7 +23,7 @@ from tests.agents.harness import (
     verification,
     violation,
 )
-from tests.support.reference import weekly_metrics
+from tests.support.reference import lone_events, weekly_metrics
 
 Run = Callable[[str, Scenario], Harness]
 AGENT = "classify"
@@ -33,7 +33,14 @@ ZERO = {
     "violations_exempt": 0,
     "killed": 0,
     "injured": 0,
+    "incidents": 0,
+    "incidents_exempt": 0,
+    "incidents_corroborated": 0,
+    "incident_killed": 0,
+    "incident_injured": 0,
 }
+
+lone = lone_events
 
 
 def compliance_key(area: str, party: str = "gos") -> str:
@@ -87,17 +94,19 @@ def test_snapshots_count_each_record_and_carry_its_offset_as_version(run: Run) -
 
     h = run(AGENT, scenario)
     assert seen == [
-        (0, {**ZERO, "violations": 1, "killed": 2, "injured": 1, "version": 0}),
+        (0, lone({**ZERO, "violations": 1, "killed": 2, "injured": 1, "version": 0})),
         (
             1,
-            {
-                **ZERO,
-                "violations": 2,
-                "violations_verified": 1,
-                "killed": 3,
-                "injured": 1,
-                "version": 1,
-            },
+            lone(
+                {
+                    **ZERO,
+                    "violations": 2,
+                    "violations_verified": 1,
+                    "killed": 3,
+                    "injured": 1,
+                    "version": 1,
+                }
+            ),
         ),
         (
             2,
@@ -115,8 +124,8 @@ def test_snapshots_count_each_record_and_carry_its_offset_as_version(run: Run) -
             },
         ),
         # v1 moved away: madaya keeps v2 only
-        (3, {**ZERO, "violations": 1, "violations_verified": 1, "killed": 1, "version": 3}),
-        (4, {**ZERO, "violations": 1, "killed": 2, "injured": 1, "version": 4}),
+        (3, lone({**ZERO, "violations": 1, "violations_verified": 1, "killed": 1, "version": 3})),
+        (4, lone({**ZERO, "violations": 1, "killed": 2, "injured": 1, "version": 4})),
     ]
     for key in {key for _, key in STEPS}:
         versions = [m["version"] for m in h.metrics(key)]
@@ -172,9 +181,9 @@ def test_late_designation_reclassifies_an_earlier_violation(run: Run) -> None:
 
     h = run(AGENT, scenario)
     assert [counts(m) for m in h.metrics(key)] == [
-        {**ZERO, "violations": 1, "killed": 4, "version": 0},
-        {**ZERO, "violations_exempt": 1, "version": 1},  # designated from 02-20: exempt
-        {**ZERO, "violations": 1, "killed": 4, "version": 2},  # designation withdrawn
+        lone({**ZERO, "violations": 1, "killed": 4, "version": 0}),
+        lone({**ZERO, "violations_exempt": 1, "version": 1}),  # designated from 02-20: exempt
+        lone({**ZERO, "violations": 1, "killed": 4, "version": 2}),  # designation withdrawn
     ]
     events = h.events("v1")
     assert [(e["exempt"], e["exempt_reason"], e["version"]) for e in events] == [
@@ -197,9 +206,9 @@ def test_a_pack_of_placements_counts_like_the_records_one_by_one(run: Run) -> No
 
     h = run(AGENT, scenario)
     latest = h.latest_metrics()
-    assert counts(latest[compliance_key("madaya")]) == {
+    assert counts(latest[compliance_key("madaya")]) == lone({
         **ZERO, "violations": 1, "violations_verified": 1, "killed": 1, "version": 0,
-    }  # fmt: skip
+    })  # fmt: skip
     assert counts(latest[f"access|{WEEK}|madaya"])["deliveries_completed"] == 1
     # one snapshot per key for the whole pack, not one per placement
     assert len(h.metrics(compliance_key("madaya"))) == 1

@@ -50,6 +50,8 @@ def test_violation_is_folded_under_its_area_with_seq_1(run: Run) -> None:
                 "area": "daraya",
                 "removed": False,
                 "report": stored(report),
+                "incident": "",  # in no incident
+                "sources": [],  # only an incident has sources
             },
         )
     ]

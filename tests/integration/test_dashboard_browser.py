@@ -167,6 +167,22 @@ def test_the_dashboard_shows_the_numbers_of_the_api(store: Store, session: Sessi
     assert len(marks) == len(store.get("/v1/reference/areas"))
     assert {a: n for a, n in marks.items() if n} == {a: n for a, n in per_area.items() if n}
 
+    # the coverage layer: an area nobody reported from is hatched, unlike the grey of an
+    # area with reports but no violation (Fouah: deliveries only)
+    coverage = store.get("/v1/metrics/coverage", week=seed.WEEK)["rows"]
+    looks = page.eval_on_selector_all(
+        "#map g[data-area] circle.area", "cs => Object.fromEntries(cs.map(c => "
+        "[c.closest('g').dataset.area, [c.classList.contains('unmonitored'), "
+        "getComputedStyle(c).fill]]))",
+    )  # fmt: skip
+    assert {a: not silent for a, (silent, _) in looks.items()} == {
+        r["area"]: r["monitored"] for r in coverage
+    }
+    assert all("#hatch" in fill for silent, fill in looks.values() if silent)
+    assert not per_area.get("fouah")
+    assert looks["fouah"][0] is False
+    assert "#hatch" not in looks["fouah"][1]
+
     # the trends: eight weeks ending with the chosen one, per party, from the API
     weeks = page.get_attribute("#trends", "data-weeks").split(",")  # type: ignore[union-attr]
     assert (len(weeks), weeks[-1], weeks[-2]) == (8, seed.WEEK, seed.PREVIOUS)
@@ -263,6 +279,55 @@ def test_the_page_and_its_assets_need_no_key(store: Store) -> None:
         response = httpx.get(f"{store.settings.query_url}/dashboard/static/{asset}")
         assert response.status_code == 200, asset
     assert "://" not in page.text.replace("http://www.w3.org", "")
+
+
+def test_the_task_force_sees_candidates_and_what_ingest_answers_a_link(
+    store: Store, session: Session
+) -> None:
+    """Two partners' reports of one shelling in 2016-W11 (a week no other test here reads):
+    a task-force key gets the candidates panel; "link" posts the incident body to the real
+    ingest API (another origin: CORS and the page's connect-src) and shows its answer,
+    whatever it is (a refusal while the `incident` kind is not accepted)."""
+    names = topic_names(store.settings.topic_prefix)
+    first = seed.hit("c-sarc", "03-15", "madaya", "gos", killed=2)
+    moment = seed.at("03-15").replace(minute=10)
+    second = seed.hit("c-shrc", "03-15", "madaya", "gos", org="shrc", killed=3,
+                      occurred_at=moment, received_at=moment)  # fmt: skip
+    seed.publish_records(store.settings.bootstrap_servers, names, canonical=[first, second])
+    seed.wait_stored(store.settings.bootstrap_servers, store.settings.topic_prefix)
+    taskforce = {"Authorization": f"Bearer {store.keys['taskforce']}"}
+    (candidate,) = httpx.get(
+        store.settings.query_url + "/v1/incidents/candidates", params={"week": "2016-W11"},
+        headers=taskforce,
+    ).json()["candidates"]  # fmt: skip
+    assert candidate["members"] == ["c-sarc", "c-shrc"]
+
+    page = session.page
+    open_dashboard(store, page, store.keys["monitor"], week="2016-W11")
+    assert page.locator("#candidates-panel").is_hidden()  # monitors get no candidates
+
+    log = store.log.parent / "ingest.log"
+    with running_module(
+        "services.ingest", service_env(store.settings), f"{store.settings.ingest_url}/readyz", log
+    ):
+        direct = httpx.post(store.settings.ingest_url + "/v1/reports",
+                            json=candidate["incident"], headers=taskforce)  # fmt: skip
+        tab = page.context.new_page()
+        open_dashboard(store, tab, store.keys["taskforce"], week="2016-W11")
+        assert tab.get_attribute("body", "data-state") == "ready"
+        row = tab.locator('#candidates tbody tr[data-members="c-sarc c-shrc"]')
+        assert row.locator("td").nth(2).inner_text() == "sarc, shrc"
+        assert row.locator("td").nth(5).inner_text() == "3"  # the largest count
+        row.locator("button.link").click()
+        status = row.locator(".link-status.ok, .link-status.error")
+        status.wait_for(timeout=15_000)
+        shown = status.inner_text()
+    if direct.is_success:
+        assert shown == f"linked ({direct.status_code})"
+    else:
+        assert shown.startswith(f"refused ({direct.status_code}): "), shown
+        assert direct.json()["detail"] in shown
+        assert row.locator("button.link").is_enabled()  # it may be tried again
 
 
 def test_restated_figures_are_marked(store: Store, session: Session) -> None:

@@ -120,7 +120,7 @@ def demo_settings(tmp_path: Path, broker_settings: Settings) -> Settings:
 @pytest.mark.timeout(1200)  # two demos (each publishing two editions) and a rebuild
 def test_demo_then_rebuild(demo_settings: Settings, tmp_path: Path) -> None:
     scenario = build_scenario(float(SCALE))
-    want = headline(expected_metrics(scenario.latest_revisions()), "2016-W09")
+    want = headline(expected_metrics(scenario.latest_revisions(), scenario.owners()), "2016-W09")
     assert want.violations > 0
     assert want.violations_exempt > 0
     reports = tmp_path / "reports"

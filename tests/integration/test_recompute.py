@@ -108,7 +108,10 @@ AS_OF_LOG = [
 
 
 def figures(violations: int, verified: int, exempt: int, killed: int, injured: int) -> Any:
-    return dict(zip(COMPLIANCE.names, (violations, verified, exempt, killed, injured), strict=True))
+    """A row of violations in no incident: each is also an event of one source."""
+    events = (violations, exempt, 0, killed, injured)
+    values = (violations, verified, exempt, killed, injured, *events)
+    return dict(zip(COMPLIANCE.names, values, strict=True))
 
 
 def compliance_at(db: Database, as_of: datetime | None) -> dict[tuple[str, str], Any]:

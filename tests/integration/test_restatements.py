@@ -25,13 +25,13 @@ from tests.support.raw_log import (
     raw_rows,
     store,
 )
-from tests.support.reference import _week, classify, current_reports
+from tests.support.reference import _week, classify, current_reports, with_lone_events
 
 pytestmark = pytest.mark.integration
 
 WEEKS = ("2015-W53", "2016-W08", "2016-W09", "2016-W10")
 """Every week raw_log's dates fall in."""
-COUNTED = ("violation", "delivery", "access_request")
+COUNTED = ("violation", "delivery", "access_request", "incident")
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +50,13 @@ def contributions(report: dict[str, Any]) -> dict[tuple[str, str, str | None], i
     """What one classified report adds to the figures of its cell, from CONTRACT section 3's
     words (written apart from schemas/figures.py)."""
     kind, area = report["kind"], report["area"]
+    events = _event_contributions(report)
+    if kind == "incident":
+        return events
     if kind == "violation":
         party = report["perpetrator"]
         if report["exempt"]:
-            return {("violations_exempt", area, party): 1}
+            return {("violations_exempt", area, party): 1} | events
         found = {
             ("violations", area, party): 1,
             ("killed", area, party): report.get("killed", 0),
@@ -61,7 +64,7 @@ def contributions(report: dict[str, Any]) -> dict[tuple[str, str, str | None], i
         }
         if report["verification"] == "verified":
             found[("violations_verified", area, party)] = 1
-        return {k: v for k, v in found.items() if v}
+        return {k: v for k, v in found.items() if v} | events
     if kind == "delivery":
         found = {(f"deliveries_{report['status']}", area, None): 1}
         if report["status"] in ("completed", "partial") and report["beneficiaries"]:
@@ -70,6 +73,22 @@ def contributions(report: dict[str, Any]) -> dict[tuple[str, str, str | None], i
     if kind == "access_request":
         return {(f"requests_{report['status']}", area, None): 1}
     return {}
+
+
+def _event_contributions(report: dict[str, Any]) -> dict[tuple[str, str, str | None], int]:
+    """CONTRACT section 9: an incident, or a violation in no incident, is one event."""
+    if not report["event"]:
+        return {}
+    cell = (report["area"], report["perpetrator"])
+    if report["exempt"]:
+        return {("incidents_exempt", *cell): 1}
+    found = {
+        ("incidents", *cell): 1,
+        ("incidents_corroborated", *cell): int(report["sources"] >= 2),
+        ("incident_killed", *cell): report.get("killed", 0),
+        ("incident_injured", *cell): report.get("injured", 0),
+    }
+    return {k: v for k, v in found.items() if v}
 
 
 def expected(before: list[dict[str, Any]], log: list[dict[str, Any]], week: str) -> Any:
@@ -91,6 +110,7 @@ def expected(before: list[dict[str, Any]], log: list[dict[str, Any]], week: str)
                 ("corrected", a["revision"] != b["revision"]),
                 ("reclassified", a["exempt"] != b["exempt"]),
                 ("verification", a["verification"] != b["verification"]),
+                ("incident", (a["event"], a["sources"]) != (b["event"], b["sources"])),
             )
             if changed
         ]
@@ -170,7 +190,7 @@ def test_each_reason_on_a_known_log(database: Database) -> None:
         (x.figure, x.area, x.party): (x.was, x.now, [(c.report_id, c.reason) for c in x.because])
         for x in restatements(database, "2016-W09", cut(log, 4))
     }
-    assert got == {
+    reports = {
         ("violations", "madaya", "gos"): (2, 3, [("v-late", "late")]),
         ("violations_verified", "madaya", "gos"): (0, 1, [("v-verified", "verification")]),
         ("killed", "madaya", "gos"): (4, 9, [("v-corrected", "corrected"), ("v-late", "late")]),
@@ -183,4 +203,6 @@ def test_each_reason_on_a_known_log(database: Database) -> None:
         ("killed", "raqqa", "gos"): (2, 0, [("v-designated", "reclassified")]),
         ("injured", "raqqa", "gos"): (1, 0, [("v-designated", "reclassified")]),
     }
+    # no incident links them: each violation is also an event, restated with it
+    assert got == with_lone_events(reports)
     assert got == expected(log[:4], log, "2016-W09")

@@ -35,6 +35,7 @@ from services.store.queries import ACCESS_COUNTS, COMPLIANCE_COUNTS
 from services.store.state import StoreState
 from tests.support.ingest import violation
 from tests.support.problems import assert_problem
+from tests.support.reference import lone_events
 from tests.support.store_seed import in_process_store, publish_records, raw_log, wait_stored
 
 pytestmark = pytest.mark.integration
@@ -98,7 +99,8 @@ CANONICAL = [
 
 
 def compliance(week: str, area: str, party: str, version: int, *counts: int) -> WeeklyCompliance:
-    values = dict(zip(COMPLIANCE_COUNTS, counts or (0,) * 5, strict=True))
+    """(violations, verified, exempt, killed, injured) of violations in no incident."""
+    values = lone_events(dict(zip(COMPLIANCE_COUNTS[:5], counts or (0,) * 5, strict=True)))
     return WeeklyCompliance(week=week, area=area, party=party, version=version, **values)
 
 
@@ -120,14 +122,14 @@ SNAPSHOTS: list[WeeklyCompliance | WeeklyAccess] = [
     access(W12, "jobar", 9, 1, 0, 0, 0, 10, 0, 0, 0, 0),  # no canonical report at all
 ]
 
-EXPECTED_W09_WEEKLY = [
+EXPECTED_W09_WEEKLY = [lone_events(row) for row in [
     {"area": "daraya", "party": "ru", "violations": 1, "violations_verified": 0,
      "violations_exempt": 0, "killed": 1, "injured": 0},
     {"area": "madaya", "party": "gos", "violations": 2, "violations_verified": 1,
      "violations_exempt": 0, "killed": 2, "injured": 6},
     {"area": "madaya", "party": "isil", "violations": 0, "violations_verified": 0,
      "violations_exempt": 1, "killed": 0, "injured": 0},
-]  # fmt: skip
+]]  # fmt: skip
 EXPECTED_W09_ACCESS = [
     {"area": "madaya", "deliveries_completed": 1, "deliveries_partial": 1,
      "deliveries_blocked": 1, "deliveries_cancelled": 0, "beneficiaries": 150,
@@ -417,8 +419,8 @@ def test_verify_lists_a_snapshot_that_disagrees(checked: Api) -> None:
                 "metric": "weekly",
                 "week": W10,
                 "key": {"area": "daraya", "party": "gos"},
-                "streamed": {**counts, "violations": 2, "killed": 1},
-                "recounted": {**counts, "violations": 1, "killed": 1},
+                "streamed": lone_events({**counts, "violations": 2, "killed": 1}),
+                "recounted": lone_events({**counts, "violations": 1, "killed": 1}),
             }
         ],
         "misclassified": [],

@@ -269,8 +269,10 @@ def mixed_batch(tag: str) -> tuple[list[Any], list[Any]]:
         canonical(f"{tag}-v2", 7, party="ru", killed=2, injured=5),
         canonical(f"{tag}-d1", 9, kind="delivery", org="wfp", party="", target="",
                   category="", status="completed", killed=0, injured=0, beneficiaries=40000),
-        compliance("madaya", "gos", 11, violations=1, killed=2, injured=5),
-        compliance("madaya", "ru", 12, violations=1, killed=2, injured=5),
+        compliance("madaya", "gos", 11, violations=1, killed=2, injured=5,
+                   incidents=1, incident_killed=2, incident_injured=5),  # a lone violation
+        compliance("madaya", "ru", 12, violations=1, killed=2, injured=5,
+                   incidents=1, incident_killed=2, incident_injured=5),
         access_row("madaya", 13, deliveries_completed=1, beneficiaries=40000),
         DeadLetter(report_id=f"{tag}-v1", revision=2, org="wfp", reason="foreign_owner",
                    detail="owned by sarc", received_at=RECEIVED),
@@ -338,8 +340,9 @@ def test_every_topic_lands_in_its_table_with_its_values(
     for field, value in current.model_dump().items():
         assert as_naive(stored[field]) == as_naive(value), field
     assert queries.weekly(db, WEEK) == [
-        {"area": "madaya", "party": "gos", "violations": 3, "violations_verified": 1,
-         "violations_exempt": 2, "killed": 7, "injured": 11}
+        {**dict.fromkeys(queries.COMPLIANCE_COUNTS, 0), "area": "madaya", "party": "gos",
+         "violations": 3, "violations_verified": 1, "violations_exempt": 2, "killed": 7,
+         "injured": 11}
     ]  # fmt: skip
     (access_stored,) = queries.access(db, WEEK)
     assert access_stored == {"area": "madaya", **access.model_dump(exclude={"week", "version"})}
@@ -464,8 +467,9 @@ def test_the_highest_version_wins_whatever_the_arrival_order(
     with running(make_sink(bootstrap, names, group, Inserter(db))):
         drained(bootstrap, group, names)
     assert queries.weekly(db, WEEK) == [
-        {"area": "madaya", "party": "gos", "violations": 4, "violations_verified": 0,
-         "violations_exempt": 0, "killed": 9, "injured": 0}
+        {**dict.fromkeys(queries.COMPLIANCE_COUNTS, 0), "area": "madaya", "party": "gos",
+         "violations": 4, "violations_verified": 0, "violations_exempt": 0, "killed": 9,
+         "injured": 0}
     ]  # fmt: skip
     assert queries.weekly(db, WEEK, area="daraya") == []
     (row,) = queries.access(db, WEEK)

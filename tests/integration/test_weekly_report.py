@@ -22,6 +22,7 @@ from markdown_it import MarkdownIt
 from rich.console import Console
 from rich.markdown import Markdown
 
+from schemas import area_list
 from schemas.jsonschema import SCHEMA_DIR
 from schemas.weekly_report import WeeklyReport
 from services.store.weekly.render import COLUMNS
@@ -281,7 +282,7 @@ def test_markdown_tables_parse_and_render_in_a_terminal(api: Api) -> None:
     )
     text = response.text
     tokens = MarkdownIt("commonmark").enable("table").parse(text)
-    assert sum(t.type == "table_open" for t in tokens) == 5
+    assert sum(t.type == "table_open" for t in tokens) == 6  # coverage is the sixth
     cells = [t.content for t in tokens if t.type == "inline"]
     gos = cells.index("Government of Syria (Syrian Arab Armed Forces) (`gos`)")
     assert cells[gos + 1 : gos + 8] == ["2", "3", "-1", "1", "50 %", "2", "6"]
@@ -409,3 +410,79 @@ def test_period_dates_are_monday_to_sunday(report: dict[str, Any]) -> None:
     start = date.fromisoformat(report["period"]["start"])
     end = date.fromisoformat(report["period"]["end"])
     assert (start.isoweekday(), end.isoweekday(), (end - start).days) == (1, 7, 6)
+
+
+# -- coverage (CONTRACT 9) -----------------------------------------------------------------
+AREAS = len(area_list())
+DASH = "\N{EN DASH}"  # what the Markdown shows instead of a zero for an unmonitored area
+
+
+def test_coverage_lists_every_area_and_tells_no_reports_apart(report: dict[str, Any]) -> None:
+    rows = {c["area"]: c for c in report["coverage"]}
+    assert list(rows) == sorted(a.code for a in area_list())
+    assert rows["madaya"] == {
+        "area": "madaya", "name": "Madaya", "governorate": "Rural Damascus", "besieged": True,
+        "monitored": True, "reporting_orgs": 2, "reports": 9,
+        "last_report_at": "2016-03-04T10:00:00Z",
+    }  # fmt: skip
+    assert rows["raqqa"]["monitored"]  # an exempt violation is a report from the area
+    kafrayah = rows["kafrayah"]
+    assert (kafrayah["monitored"], kafrayah["reports"], kafrayah["last_report_at"]) == (
+        False, 0, None,
+    )  # fmt: skip
+    monitored = {code for code, c in rows.items() if c["monitored"]}
+    assert monitored == {"madaya", "daraya", "fouah", "raqqa"}
+
+
+def test_coverage_equals_the_coverage_endpoint(api: Api, report: dict[str, Any]) -> None:
+    served = api.get("/v1/metrics/coverage", "monitor", week=seed.WEEK).json()["rows"]
+    fields = ("area", "reporting_orgs", "reports", "last_report_at", "monitored")
+    assert [{k: c[k] for k in fields} for c in report["coverage"]] == served
+
+
+def test_coverage_recounted_from_the_raw_log_agrees(api: Api, report: dict[str, Any]) -> None:
+    """An as-of report counts coverage from the raw log's fold (the seed's log holds every
+    canonical report's revisions), not from the stream's canonical reports."""
+    recounted = api.get(PATH, "monitor", format="json", as_of="2026-01-01T00:00:00Z").json()
+    assert recounted["coverage"] == report["coverage"]
+    before = api.get(PATH, "monitor", format="json", as_of="2016-03-10T00:00:00Z").json()
+    # by 10 March only v-gos-2 of the week had arrived (the rest came on 20 March)
+    monitored = [(c["area"], c["reports"]) for c in before["coverage"] if c["monitored"]]
+    assert monitored == [("daraya", 1)]
+
+
+def test_coverage_in_every_format(api: Api) -> None:
+    md = api.get(PATH, "monitor", format="md").text
+    assert "## Coverage: who reported from each area" in md
+    assert f"4 of {AREAS} areas monitored this week" in md
+    coverage_part = md[md.index("## Coverage") :]
+    kafrayah = next(line for line in coverage_part.splitlines() if line.startswith("| Kafrayah |"))
+    assert "**no reports**" in kafrayah
+    assert kafrayah.endswith(f"| {DASH} | {DASH} | never |")
+
+    page = api.get(PATH, "monitor", format="html").text
+    assert 'class="unmonitored"' in page
+    assert '<tr data-coverage="madaya" class="monitored">' in page
+    assert "repeating-linear-gradient" in page  # hatched, as on the dashboard's map
+
+    header, *rows = csv_rows(api.get(PATH, "monitor", format="csv").text)
+    records = [dict(zip(header, row, strict=True)) for row in rows]
+    coverage = {r["area"]: r for r in records if r["section"] == "coverage"}
+    assert len(coverage) == AREAS
+    madaya = coverage["madaya"]
+    assert (madaya["status"], madaya["reporting_orgs"], madaya["reports"]) == (
+        "monitored", "2", "9",
+    )  # fmt: skip
+    assert (madaya["last_report_at"], madaya["besieged"]) == ("2016-03-04T10:00:00Z", "true")
+    assert coverage["kafrayah"]["status"] == "no reports"
+    assert coverage["kafrayah"]["last_report_at"] == ""
+
+    hxl_text = api.get(PATH, "monitor", format="hxl").content
+    dataset = hxl.data(io.BytesIO(hxl_text), hxl.InputOptions(allow_local=True))
+    silent = [
+        r.get("#loc+code")
+        for r in dataset
+        if r.get("#meta+section") == "coverage" and r.get("#status") == "no reports"
+    ]
+    assert "kafrayah" in silent
+    assert "madaya" not in silent

@@ -1,6 +1,7 @@
 """Runs the two pure stages over an in-memory log the way the Kafka topology does:
-partitioned by key (offsets per partition), stage one reading the reports and the verdicts
-about them, stage two the folded placements, the partitions shared out among workers, and
+partitioned by key (offsets per partition), stage one reading the reports and the
+references between them (verdicts, incident claims and memberships), stage two the folded
+placements, the partitions shared out among workers, and
 the workers taking turns in a random order (so a verdict and the report it judges race as
 they do on a real broker).
 
@@ -118,12 +119,12 @@ def run(
                 sinks.take(emit)
 
     def fold(tables: Tables, topic: str, record: dict[str, Any], _offset: int) -> list[Emit]:
-        stage = Stage1(tables[0], tables[1])
-        return stage.handle(record) if topic == "reports" else stage.handle_verdict(record)
+        stage = Stage1(tables[0], tables[1], tables[2])
+        return stage.handle(record) if topic == "reports" else stage.handle_reference(record)
 
     owned = [[p for p in range(partitions) if p % workers == w] for w in range(workers)]
     pool = [
-        _Worker([(t, p) for p in mine for t in ("reports", "verdicts")], fold, [{}, {}])
+        _Worker([(t, p) for p in mine for t in ("reports", "verdicts")], fold, [{}, {}, {}])
         for mine in owned
     ] + [
         _Worker([("folded", p) for p in mine], _Classifier(designated), [{}, {}, {}])

@@ -88,6 +88,17 @@ def body(
         )
     elif kind == "access_request":
         report["status"] = draw(st.sampled_from(["submitted", "approved", "denied", "withdrawn"]))
+    elif kind == "incident":  # members among the subjects (and one that never arrives)
+        report.update(
+            members=draw(
+                st.lists(st.sampled_from([*subjects, "ghost"]), min_size=2, max_size=4, unique=True)
+            ),
+            perpetrator=draw(st.sampled_from(PARTIES)),
+            target=draw(st.sampled_from(["civilians", "infrastructure", *PARTIES])),
+            category="shelling",
+            killed=draw(st.integers(0, 5)),
+            injured=draw(st.integers(0, 5)),
+        )
     elif kind == "designation":
         report["party"] = draw(st.sampled_from(sorted(DESIGNATED_CODES)))
         start = datetime.fromisoformat(occurred)
@@ -105,13 +116,15 @@ def body(
 @st.composite
 def raw_logs(draw: st.DrawFn) -> list[dict[str, Any]]:
     """A log in arrival order: duplicates, conflicts, foreign revisions, revisions out of
-    order, retractions, kind and subject changes, verifications, late designations."""
+    order, retractions, kind and subject changes, verifications, late designations, and
+    incidents whose revisions list other members."""
     violations = [f"v{i}" for i in range(draw(st.integers(1, 8)))]
     plan = [(rid, "violation") for rid in violations]
     plan += [(f"d{i}", "delivery") for i in range(draw(st.integers(0, 4)))]
     plan += [(f"a{i}", "access_request") for i in range(draw(st.integers(0, 4)))]
     plan += [(f"g{i}", "designation") for i in range(draw(st.integers(0, 2)))]
     plan += [(f"ver{i}", "verification") for i in range(draw(st.integers(0, 5)))]
+    plan += [(f"inc{i}", "incident") for i in range(draw(st.integers(0, 3)))]
     records: list[tuple[dict[str, Any], str]] = []
     for rid, kind in plan:
         field_report = kind in FIELD_KINDS

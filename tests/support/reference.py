@@ -1,4 +1,4 @@
-"""An independent, deliberately plain fold of CONTRACT sections 2 and 3 over a whole log.
+"""An independent, deliberately plain fold of CONTRACT sections 2, 3 and 9 over a whole log.
 
 It shares no code with streams/: it reads the contract's words and applies them to the
 complete list of envelopes in log order, the way a careful analyst with a spreadsheet
@@ -19,6 +19,14 @@ def _utc(text: str) -> datetime:
 def _week(text: str) -> str:
     year, week, _ = _utc(text).isocalendar()
     return f"{year}-W{week:02d}"
+
+
+def owners(log: list[dict[str, Any]]) -> dict[str, str]:
+    """report_id → the organisation whose revision of it came first in the log."""
+    first: dict[str, str] = {}
+    for envelope in log:
+        first.setdefault(envelope["report"]["report_id"], envelope["org"])
+    return first
 
 
 def current_reports(log: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -75,11 +83,37 @@ def classify(log: list[dict[str, Any]], designated_parties: set[str]) -> dict[st
                 return True
         return False
 
-    return {
-        rid: {**r, "exempt": r["kind"] == "violation" and exempt(r),
-              "verification": verification(rid) if r["kind"] == "violation" else ""}
-        for rid, r in live.items()
-    }  # fmt: skip
+    # CONTRACT section 9: a violation belongs to the current, non-retracted incident that
+    # lists it with the latest occurred_at (ties: greatest report_id)
+    incidents = [r for r in live.values() if r["kind"] == "incident"]
+
+    def belongs_to(rid: str) -> str:
+        claiming = [i for i in incidents if rid in i["members"]]
+        if not claiming:
+            return ""
+        latest = max(claiming, key=lambda i: (_utc(i["occurred_at"]), i["report_id"]))
+        return str(latest["report_id"])
+
+    org = owners(log)
+    incident_of = {rid: belongs_to(rid) for rid, r in live.items() if r["kind"] == "violation"}
+
+    def sources(incident: str) -> int:
+        """Organisations of the incident's current members."""
+        return len({org[rid] for rid, mine in incident_of.items() if mine == incident})
+
+    def judged(rid: str, r: dict[str, Any]) -> dict[str, Any]:
+        kind = r["kind"]
+        return {
+            **r,
+            "exempt": kind in ("violation", "incident") and exempt(r),
+            "verification": verification(rid) if kind == "violation" else "",
+            # an event: each incident, and each violation in no incident
+            "event": kind == "incident" or (kind == "violation" and not incident_of[rid]),
+            # a lone violation is backed by its own organisation only
+            "sources": sources(rid) if kind == "incident" else 1,
+        }
+
+    return {rid: judged(rid, r) for rid, r in live.items()}
 
 
 def weekly_metrics(
@@ -92,7 +126,7 @@ def weekly_metrics(
     access: dict[tuple[str, str], dict[str, int]] = {}
     for report in live.values():
         week = _week(report["occurred_at"])
-        if report["kind"] == "violation":
+        if report["kind"] in ("violation", "incident"):
             key = (week, report["area"], report["perpetrator"])
             row = compliance.setdefault(
                 key,
@@ -102,8 +136,23 @@ def weekly_metrics(
                     "violations_exempt": 0,
                     "killed": 0,
                     "injured": 0,
+                    "incidents": 0,
+                    "incidents_exempt": 0,
+                    "incidents_corroborated": 0,
+                    "incident_killed": 0,
+                    "incident_injured": 0,
                 },
             )
+            if report["event"] and report["exempt"]:
+                row["incidents_exempt"] += 1
+            elif report["event"]:
+                row["incidents"] += 1
+                row["incident_killed"] += report.get("killed", 0)
+                row["incident_injured"] += report.get("injured", 0)
+                if report["sources"] >= 2:
+                    row["incidents_corroborated"] += 1
+            if report["kind"] == "incident":
+                continue
             if report["exempt"]:
                 row["violations_exempt"] += 1
             else:
@@ -134,3 +183,26 @@ def weekly_metrics(
             else:
                 row[f"requests_{report['status']}"] += 1
     return compliance, access
+
+
+def lone_events(row: dict[str, int]) -> dict[str, int]:
+    """A compliance row whose violations are in no incident, completed with the event
+    figures of CONTRACT section 9: each violation is an event of its one organisation."""
+    events = {event: row[figure] for figure, event in LONE_EVENT_FIGURES.items()}
+    return {**row, **events, "incidents_corroborated": 0}
+
+
+LONE_EVENT_FIGURES = {"violations": "incidents", "violations_exempt": "incidents_exempt",
+                      "killed": "incident_killed", "injured": "incident_injured"}  # fmt: skip
+"""The event figure each report-level figure equals while no incident links anything."""
+
+
+def with_lone_events(restated: dict[tuple[str, str, Any], Any]) -> dict[tuple[str, str, Any], Any]:
+    """Restatements keyed (figure, area, party), completed with the event figures that
+    change with them while every violation is in no incident (each is its own event)."""
+    twins = {
+        (LONE_EVENT_FIGURES[figure], area, party): change
+        for (figure, area, party), change in restated.items()
+        if figure in LONE_EVENT_FIGURES
+    }
+    return restated | twins

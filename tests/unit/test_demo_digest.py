@@ -19,6 +19,15 @@ REPORT = """# Truce weekly report 2016-W09
 | `r-1` | raqqa |
 | `r-2` | tadmur |
 
+## Coverage: who reported from each area
+
+33 of 35 areas monitored this week. No reports from: Daraya (besieged), Bqine (besieged).
+
+| Area | Coverage |
+|---|---|
+| Madaya | monitored |
+| Daraya | **no reports** |
+
 ## Access requests
 
 Cumulative approval rate: **42 %**
@@ -43,4 +52,7 @@ def test_long_listings_keep_their_heading_and_lose_their_rows() -> None:
     assert "| gos | 13 |" in digest
     assert "Cumulative approval rate: **42 %**" in digest
     assert digest.rstrip().endswith("Sources: OCHA")
-    assert digest.count("Listed in full in the HTML, CSV and JSON reports") == 2
+    assert digest.count("Listed in full in the HTML, CSV and JSON reports") == 3
+    assert "No reports from: Daraya (besieged), Bqine (besieged)." in digest
+    assert "| Madaya | monitored |" not in digest
+    assert "**no reports**" not in digest

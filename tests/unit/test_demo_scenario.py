@@ -5,7 +5,7 @@ independent reference fold of CONTRACT section 3."""
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -138,7 +138,7 @@ def test_expectation_agrees_with_the_independent_reference_fold(scale: float) ->
     scenario = build_scenario(scale)
     designated = {code for code, party in parties().items() if party.designated}
     compliance, access = weekly_metrics(_envelopes(scenario), designated)
-    expected = expected_metrics(scenario.latest_revisions())
+    expected = expected_metrics(scenario.latest_revisions(), scenario.owners())
     mine_compliance = {
         (week, area, party): row
         for week, rows in expected.compliance.items()
@@ -152,9 +152,74 @@ def test_expectation_agrees_with_the_independent_reference_fold(scale: float) ->
 
 
 def test_the_ceasefire_cut_violations_in_the_report_week(scenario: Scenario) -> None:
-    expected = expected_metrics(scenario.latest_revisions())
+    expected = expected_metrics(scenario.latest_revisions(), scenario.owners())
     before, during = headline(expected, "2016-W07"), headline(expected, "2016-W09")
     assert during.violations < before.violations / 2
     assert during.violations_exempt > 0
     assert during.violations_verified > 0
     assert during.requests_approved_to_date > 13
+
+
+# -- issue 19: cross-partner duplicates and a blackout --------------------------------------
+def _owners(scenario: Scenario) -> dict[str, str]:
+    return {r["report_id"]: s.org for s in scenario.submissions for r in s.reports}
+
+
+def test_the_same_events_come_from_two_or_three_partners(scenario: Scenario) -> None:
+    """Every co-reporter's violation is one event with the area monitor's report of it:
+    the incident candidates' rule (services/store/candidates.py) puts it in a group of
+    two or three organisations, minutes apart, casualties sometimes different."""
+    from services.store.candidates import Member, group
+
+    owners = _owners(scenario)
+    co_orgs = set(scenario.timeline.duplicates.partners)
+    by_area: defaultdict[str, list[Member]] = defaultdict(list)
+    for r in scenario.latest_revisions().values():
+        if r["kind"] == "violation" and not r.get("retracted"):
+            fields = {k: r[k] for k in ("perpetrator", "target", "category", "killed", "injured")}
+            by_area[r["area"]].append(Member(
+                report_id=r["report_id"], org=owners[r["report_id"]],
+                occurred_at=datetime.fromisoformat(r["occurred_at"]), **fields,
+            ))  # fmt: skip
+    groups = [g for members in by_area.values() for g in group(members, timedelta(minutes=120))]
+    grouped = {m.report_id: g for g in groups for m in g}
+    co_reports = [m for members in by_area.values() for m in members if m.org in co_orgs]
+    assert len(co_reports) >= 100
+    found = [m for m in co_reports if m.report_id in grouped]
+    assert len(found) >= 0.9 * len(co_reports)  # the rest: a monitor's report corrected away
+    sizes = {len({m.org for m in grouped[m.report_id]}) for m in found}
+    assert sizes == {2, 3}
+    spans = [(g[-1].occurred_at - g[0].occurred_at).total_seconds() / 60 for g in groups]
+    close = [span for span in spans if span <= scenario.timeline.duplicates.minutes]
+    assert len(close) >= 0.8 * len(spans), spans  # the others join a neighbouring event
+    assert any(len({m.killed for m in g}) > 1 for g in groups)
+    assert any(len({m.perpetrator for m in g}) > 1 for g in groups)  # one says "unknown"
+
+
+def test_a_blackout_leaves_no_report_of_any_kind_from_daraya_in_the_report_week(
+    scenario: Scenario,
+) -> None:
+    from collections import Counter
+
+    from streams.logic.rules import load_rules
+    from streams.logic.spikes import reporting_gap
+
+    (blackout,) = scenario.timeline.blackouts
+    assert (blackout.area, scenario.timeline.report_week) == ("daraya", "2016-W09")
+    owners = _owners(scenario)
+    sent = [r for s in scenario.submissions for r in s.reports if r.get("area") == "daraya"]
+    weeks = {datetime.fromisoformat(r["occurred_at"]).astimezone(UTC).date() for r in sent}
+    assert not any(blackout.from_ <= day <= blackout.to for day in weeks)
+    assert any(day < blackout.from_ for day in weeks)  # reported before and after it
+    assert any(day > blackout.to for day in weeks)
+    # the reporting-gap rule of streams/rules.yaml fires on these reports by the Sunday
+    reports: dict[str, Counter[date]] = {}
+    for r in scenario.latest_revisions().values():
+        if r.get("area") == "daraya" and not r.get("retracted"):
+            day = datetime.fromisoformat(r["occurred_at"]).astimezone(UTC).date()
+            reports.setdefault(owners[r["report_id"]], Counter())[day] += 1
+    before = {org: Counter({d: n for d, n in days.items() if d < blackout.from_})
+              for org, days in reports.items()}  # fmt: skip
+    verdict = reporting_gap(before, blackout.to, load_rules().reporting_gap)
+    assert verdict is not None
+    assert verdict.firing

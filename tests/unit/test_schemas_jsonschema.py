@@ -55,7 +55,14 @@ def test_report_schema_describes_the_discriminated_union() -> None:
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert schema["discriminator"]["propertyName"] == "kind"
     kinds = {d["properties"]["kind"]["const"] for d in schema["$defs"].values()}
-    assert kinds == {"violation", "delivery", "access_request", "verification", "designation"}
+    assert kinds == {
+        "violation",
+        "delivery",
+        "access_request",
+        "verification",
+        "designation",
+        "incident",
+    }
     violation = schema["$defs"]["Violation"]
     assert violation["additionalProperties"] is False
     assert set(violation["required"]) == {
@@ -89,7 +96,7 @@ def test_inline_schemas_have_no_references_for_openapi() -> None:
         json.dumps(schema)
     one_of = report_schema(inline=True)["oneOf"]
     assert {item["properties"]["kind"]["const"] for item in one_of} == {
-        "violation", "delivery", "access_request", "verification", "designation",
+        "violation", "delivery", "access_request", "verification", "designation", "incident",
     }  # fmt: skip
 
 

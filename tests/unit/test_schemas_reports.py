@@ -127,8 +127,15 @@ def test_each_kind_parses_to_its_model(body: dict[str, Any], model: type) -> Non
 
 
 def test_kinds_and_privileged_kinds() -> None:
-    assert set(KINDS) == {"violation", "delivery", "access_request", "verification", "designation"}
-    assert frozenset({"verification", "designation"}) == PRIVILEGED_KINDS
+    assert set(KINDS) == {
+        "violation",
+        "delivery",
+        "access_request",
+        "verification",
+        "designation",
+        "incident",
+    }
+    assert frozenset({"verification", "designation", "incident"}) == PRIVILEGED_KINDS
     assert frozenset({"violation", "delivery", "access_request"}) == FIELD_KINDS
 
 

@@ -1,9 +1,11 @@
 """Property: for random logs (duplicates, shuffled arrival, out-of-order revisions,
 retractions, corrections that move reports or change any field — kind, subject, area,
 perpetrator, occurred_at —, verifications before and after their subject and moved between
-subjects in other partitions, late designations, foreign revisions, crashes), the streamed
-metrics equal the independent reference fold of CONTRACT sections 2, 3 and 6, with 1 and 4
-partitions and 1 and 2 workers."""
+subjects in other partitions, late designations, foreign revisions, crashes, incidents
+before and after their members, revised to other members so that members move between
+incidents, retracted, and members corrected or retracted), the streamed metrics equal the
+independent reference fold of CONTRACT sections 2, 3, 6 and 9, with 1 and 4 partitions and
+1 and 2 workers."""
 
 from __future__ import annotations
 
@@ -65,6 +67,14 @@ def logs(draw: st.DrawFn) -> list[dict[str, Any]]:
                     # the subject moved, often to a report in another partition
                     "subject": draw(st.sampled_from(violations))}  # fmt: skip
             log.append(envelope(body, "taskforce"))
+    for i in range(draw(st.integers(0, 4))):
+        rid = f"inc{i}"
+        for revision in range(1, draw(st.integers(1, 3)) + 1):
+            # each revision lists members afresh: they move between incidents
+            body = draw(report_body(rid, "incident", revision, violations))
+            log.append(envelope(body, "taskforce"))
+            if draw(st.integers(0, 4)) == 0:  # a retry: exact duplicate
+                log.append(envelope(body, "taskforce"))
     return log
 
 

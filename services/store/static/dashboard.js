@@ -9,7 +9,7 @@ const TREND_WEEKS = 8;
 const PALETTE = ["#b3261e", "#1f5fa8", "#1e6b3a", "#8a5a00", "#6b3fa0", "#0f7c86", "#a83279",
   "#4d5b69", "#c76b00", "#2e8b57", "#7b2d26", "#36648b"];
 
-const state = { key: "", week: "", area: "", party: "", areas: [], parties: [], charts: {} };
+const state = { key: "", week: "", area: "", party: "", areas: [], parties: [], charts: {}, session: null };
 const $ = (selector) => document.querySelector(selector);
 
 // -- ISO weeks ------------------------------------------------------------------------------
@@ -259,9 +259,33 @@ function renderAlerts(report) {
   }
 }
 
-function renderMap(rows) {
+// Coverage layer: an area nobody reported from this week is hatched ("no reports"), not
+// grey like an area whose reporters saw no violation.
+function hatchPattern() {
+  const defs = svg("defs");
+  const pattern = svg("pattern", { id: "hatch", width: 6, height: 6, patternUnits: "userSpaceOnUse", patternTransform: "rotate(45)" });
+  pattern.append(svg("rect", { width: 6, height: 6, class: "hatch-ground" }));
+  pattern.append(svg("line", { x1: 0, y1: 0, x2: 0, y2: 6, class: "hatch-line" }));
+  defs.append(pattern);
+  return defs;
+}
+
+function coverageOf(report) {
+  const byArea = {};
+  for (const c of report.coverage || []) byArea[c.area] = c;
+  return byArea;
+}
+
+function coverageNote(c) {
+  if (!c || c.monitored) return c ? `, ${c.reports} reports from ${c.reporting_orgs} organisations` : "";
+  const last = c.last_report_at ? `last report ${c.last_report_at.slice(0, 10)}` : "never reported";
+  return `, no reports this week (${last})`;
+}
+
+function renderMap(rows, report) {
   const map = $("#map");
-  map.replaceChildren();
+  map.replaceChildren(hatchPattern());
+  const covered = coverageOf(report);
   const width = 600;
   const height = 520;
   const pad = 40;
@@ -290,11 +314,14 @@ function renderMap(rows) {
   for (const area of ordered) {
     const count = perArea[area.code] || 0;
     const r = 4 + 3 * Math.sqrt(count);
-    const group = svg("g", { "data-area": area.code, "data-violations": String(count) });
+    const c = covered[area.code];
+    const silent = c !== undefined && !c.monitored;
+    const group = svg("g", { "data-area": area.code, "data-violations": String(count), "data-monitored": String(!silent) });
     if (area.besieged) group.append(svg("circle", { class: "ring", cx: x(area.lon), cy: y(area.lat), r: r + 3 }));
-    const dot = svg("circle", { class: `area${count ? "" : " quiet"}${state.area === area.code ? " selected" : ""}`, cx: x(area.lon), cy: y(area.lat), r });
+    const look = silent ? " unmonitored" : count ? "" : " quiet";
+    const dot = svg("circle", { class: `area${look}${state.area === area.code ? " selected" : ""}`, cx: x(area.lon), cy: y(area.lat), r: silent ? r + 2 : r });
     const title = svg("title");
-    title.textContent = `${area.name} (${area.governorate}): ${count} violations in ${state.week}${area.besieged ? ", besieged" : ""}`;
+    title.textContent = `${area.name} (${area.governorate}): ${silent ? "no reports" : `${count} violations`} in ${state.week}${area.besieged ? ", besieged" : ""}${coverageNote(c)}`;
     dot.append(title);
     dot.addEventListener("click", () => setFilter("area", state.area === area.code ? "" : area.code));
     group.append(dot);
@@ -304,6 +331,72 @@ function renderMap(rows) {
       group.append(name);
     }
     map.append(group);
+  }
+}
+
+// -- incident candidates (task force) -------------------------------------------------------
+// Reports of different partners that look like one event (GET /v1/incidents/candidates);
+// "link" posts the candidate's incident report to the ingest API, another origin, and shows
+// its answer, a refusal included.
+const mayLink = () => state.session && ["taskforce", "admin"].includes(state.session.role);
+
+async function renderCandidates() {
+  const panel = $("#candidates-panel");
+  panel.hidden = !mayLink();
+  if (panel.hidden) return;
+  const found = await api("/v1/incidents/candidates", { week: state.week });
+  const shown = found.candidates.filter((c) => !state.area || c.area === state.area);
+  const body = $("#candidates tbody");
+  body.replaceChildren();
+  $("#candidates-note").textContent = shown.length
+    ? `${shown.length} groups of reports from different partners within ${found.window_minutes} minutes in one area.`
+    : "No candidates this week.";
+  for (const c of shown) {
+    const p = c.proposal;
+    const status = el("span", { className: "link-status" });
+    const button = el("button", { type: "button", className: "link" }, "link");
+    button.addEventListener("click", () => linkIncident(c, button, status));
+    body.append(el("tr", { dataset: { incident: c.incident.report_id, members: c.members.join(" ") } },
+      el("td", {}, p.occurred_at.slice(0, 16).replace("T", " ")),
+      el("td", {}, areaName(c.area)),
+      el("td", {}, c.orgs.join(", ")),
+      el("td", {}, c.members.join(", ")),
+      el("td", {}, `${partyName(p.perpetrator)} · ${p.category} · ${p.target}`),
+      el("td", { className: "n" }, fmt(p.killed)),
+      el("td", { className: "n" }, fmt(p.injured)),
+      el("td", {}, button, " ", status)));
+  }
+}
+
+async function linkIncident(candidate, button, status) {
+  button.disabled = true;
+  status.className = "link-status";
+  status.textContent = "sending…";
+  try {
+    const response = await fetch(`${state.session.ingest_url}/v1/reports`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${state.key}`, "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(candidate.incident),
+      cache: "no-store",
+    });
+    let detail = response.statusText;
+    try {
+      const answer = await response.json();
+      const first = (answer.errors || [])[0];
+      detail = [answer.detail, first && first.msg].filter(Boolean).join(": ") || detail;
+    } catch (_) { /* not JSON */ }
+    if (response.ok) {
+      status.textContent = `linked (${response.status})`;
+      status.classList.add("ok");
+    } else {
+      status.textContent = `refused (${response.status}): ${detail}`;
+      status.classList.add("error");
+      button.disabled = false;
+    }
+  } catch (error) {
+    status.textContent = `could not reach the ingest API: ${error.message}`;
+    status.classList.add("error");
+    button.disabled = false;
   }
 }
 
@@ -409,7 +502,8 @@ async function load() {
     renderBesieged(report);
     markRestatements(report);
     renderAlerts(report);
-    renderMap(weekly.rows);
+    renderMap(weekly.rows, report);
+    await renderCandidates();
     await renderTrends();
     showMessage("");
     document.body.dataset.week = state.week;
@@ -435,7 +529,9 @@ async function start() {
     return;
   }
   try {
-    [state.areas, state.parties] = await Promise.all([api("/v1/reference/areas"), api("/v1/reference/parties")]);
+    [state.areas, state.parties, state.session] = await Promise.all([
+      api("/v1/reference/areas"), api("/v1/reference/parties"), api("/dashboard/session"),
+    ]);
   } catch (error) {
     handle(error);
     return;

@@ -18,6 +18,7 @@ from schemas import area_list, parties
 from schemas.figures import ACCESS, COMPLIANCE, FigureSet
 from schemas.weekly_report import (
     Access,
+    AreaCoverage,
     BesiegedArea,
     DataQuality,
     ExemptIncident,
@@ -32,7 +33,7 @@ from schemas.weeks import previous_week, week_bounds
 from services.store import recompute as rc
 from services.store.database import Database
 from services.store.weekly import sql
-from services.store.weekly.sources import Source, source_for
+from services.store.weekly.sources import Source, coverage_rows, source_for
 
 EXEMPT_LIMIT = 1000
 """The exempt list is bounded; ``violations.exempt`` always has the full count."""
@@ -126,6 +127,21 @@ def _besieged(source: Source, week: str, end: datetime, sunday: date) -> list[Be
             )
         )
     return result
+
+
+def _coverage(source: Source, week: str, end: datetime) -> list[AreaCoverage]:
+    listed = sorted(area_list(), key=lambda a: a.code)
+    reference = {a.code: a for a in listed}
+    rows = coverage_rows(source.coverage(week, end), list(reference))
+    return [
+        AreaCoverage(
+            **row,
+            name=reference[row["area"]].name,
+            governorate=reference[row["area"]].governorate,
+            besieged=reference[row["area"]].besieged,
+        )
+        for row in rows
+    ]
 
 
 def _requests(row: Mapping[str, Any], scope: str) -> RequestCounts:
@@ -233,6 +249,7 @@ def weekly_report(
         violations=_violations(source, week, previous),
         exempt=_exempt(source, week),
         besieged=_besieged(source, week, end, sunday),
+        coverage=_coverage(source, week, end),
         access=_access(source, week),
         alerts=_alerts(source, start, end),
         data_quality=_data_quality(db, start, end, as_of, against, cut, moment),

@@ -54,6 +54,10 @@ _LISTED: tuple[tuple[str, str], ...] = (
     ("coverage", "#reached+pct"),
     ("last_completed_delivery", "#date+delivery+last"),
     ("days_since_last_completed_delivery", "#indicator+days_since_delivery+num"),
+    ("besieged", "#meta+besieged"),
+    ("reporting_orgs", "#org+reporting+num"),
+    ("reports", "#meta+reports+num"),
+    ("last_report_at", "#date+report+last"),
     ("requests_submitted", "#access+requests+submitted+num"),
     ("requests_approved", "#access+requests+approved+num"),
     ("requests_denied", "#access+requests+denied+num"),
@@ -106,6 +110,7 @@ def _rows(report: WeeklyReport) -> Iterator[dict[str, Any]]:
         }  # fmt: skip
     for b in report.besieged:
         yield {"section": "besieged", "area_name": b.name, **b.model_dump(exclude={"name"})}
+    yield from _coverage_rows(report)
     access = report.access
     for scope, counts in (("week", access.week), ("cumulative", access.cumulative)):
         row = {f"requests_{k}": v for k, v in counts.model_dump().items()}
@@ -131,6 +136,21 @@ def _rows(report: WeeklyReport) -> Iterator[dict[str, Any]]:
             "area": x.area, "party": x.party, "was": x.was, "now": x.now,
             "because": " ".join(f"{c.report_id}:{c.reason}" for c in x.because),
         }  # fmt: skip
+
+
+def _coverage_rows(report: WeeklyReport) -> Iterator[dict[str, Any]]:
+    """One ``coverage`` row per area; ``status`` says "monitored" or "no reports" in
+    words, so an unmonitored area never reads as a row of zeros."""
+    for c in report.coverage:
+        yield {
+            "section": "coverage", "area_name": c.name,
+            **c.model_dump(exclude={"name", "monitored"}),
+            "status": COVERAGE_STATUS[c.monitored],
+        }  # fmt: skip
+
+
+COVERAGE_STATUS = {True: "monitored", False: "no reports"}
+"""How every format names an area's coverage."""
 
 
 def _cell(value: Any) -> str:
@@ -213,6 +233,7 @@ def _environment() -> Environment:
     env.filters.update(
         pct=_pct, num=_num, signed=_signed, md=_md_cell, when=_when, position=_position
     )
+    env.globals["coverage_status"] = COVERAGE_STATUS
     return env
 
 

@@ -38,12 +38,15 @@ class _Classified:
     killed: int
     injured: int
     beneficiaries: int
+    event: bool
+    sources: int
 
     @classmethod
     def of(cls, row: Mapping[str, Any]) -> _Classified:
         return cls(
             str(row["kind"]), str(row["status"]), bool(row["exempt"]), str(row["verification"]),
             int(row["killed"]), int(row["injured"]), int(row["beneficiaries"]),
+            bool(row["event"]), int(row["sources"]),
         )  # fmt: skip
 
 
@@ -94,6 +97,8 @@ def _reasons(
         found.add("reclassified")
     if then["verification"] != now["verification"]:
         found.add("verification")
+    if bool(then["event"]) != bool(now["event"]) or int(then["sources"]) != int(now["sources"]):
+        found.add("incident")  # linked to or unlinked from an incident, or its sources moved
     return [r for r in REASONS if r in found] or ["corrected"]
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, Protocol
 
+from schemas import FIELD_KINDS
 from schemas.figures import ACCESS, COMPLIANCE
 from services.store import recompute as rc
 from services.store.database import Database
@@ -44,6 +45,36 @@ class Source(Protocol):
 
     def alerts(self, start: datetime, end: datetime, limit: int) -> Rows: ...
 
+    def coverage(self, week: str, end: datetime, area: str = "") -> Rows:
+        """Per area with any current field report up to ``end``: ``reporting_orgs``,
+        ``reports`` (in the week), ``last_report_at``, ``reports_before_end``."""
+        ...
+
+
+def coverage_rows(found: Rows, codes: Sequence[str]) -> list[dict[str, Any]]:
+    """CONTRACT 9's coverage row of each area in ``codes`` from :meth:`Source.coverage`'s
+    rows: an area without a report of any kind that week is not monitored, and its
+    ``last_report_at`` (``None``: never) says since when it is silent."""
+    by_area = {row["area"]: row for row in found}
+    rows = []
+    for code in codes:
+        row = by_area.get(code, {})
+        reports = int(row.get("reports", 0))
+        last = row.get("last_report_at") if row.get("reports_before_end") else None
+        rows.append({
+            "area": code,
+            "reporting_orgs": int(row.get("reporting_orgs", 0)),
+            "reports": reports,
+            "last_report_at": None if last is None else _utc(last),
+            "monitored": reports > 0,
+        })  # fmt: skip
+    return rows
+
+
+def _utc(moment: datetime) -> datetime:
+    """ClickHouse hands back naive UTC datetimes."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
 
 @dataclass(frozen=True)
 class StreamSource:
@@ -70,6 +101,10 @@ class StreamSource:
     def alerts(self, start: datetime, end: datetime, limit: int) -> Rows:
         return self.db.rows(sql.ALERTS, start=start, end=end, limit=limit)
 
+    def coverage(self, week: str, end: datetime, area: str = "") -> Rows:
+        kinds = sorted(FIELD_KINDS)
+        return self.db.rows(sql.COVERAGE, coverage_week=week, end=end, kinds=kinds, area=area)
+
 
 LAST_COMPLETED = f"""
 WITH {rc.FOLD}
@@ -79,6 +114,12 @@ WHERE {sql.figure(ACCESS, "deliveries_completed").condition_sql()}
   AND area IN {{areas:Array(String)}} AND occurred_at < {{end:DateTime64(3, 'UTC')}}
 GROUP BY area
 """  # noqa: S608 (constants of ours; every value is a bound parameter)
+
+
+COVERAGE = f"""
+WITH {rc.FOLD}
+{sql.COVERAGE_SELECT.format(source="classified", current="")}
+"""
 
 
 @dataclass
@@ -142,6 +183,13 @@ class RecountSource:
     def alerts(self, start: datetime, end: datetime, limit: int) -> Rows:
         until = min(end, self.as_of) if self.as_of is not None else end
         return self.db.rows(sql.ALERTS, start=start, end=until, limit=limit)
+
+    def coverage(self, week: str, end: datetime, area: str = "") -> Rows:
+        """Over every week (the last report may be older than the week): the fold's
+        ``classified`` holds the current, non-retracted reports of the counted kinds."""
+        bound = rc.parameters(self.as_of, None, self.offsets)
+        return self.db.rows(COVERAGE, **bound, coverage_week=week, end=end,
+                            kinds=sorted(FIELD_KINDS), area=area)  # fmt: skip
 
 
 def source_for(

@@ -121,3 +121,20 @@ FROM (
 )
 WHERE in_week
 """  # noqa: S608 (constants of ours; every value is a bound parameter)
+
+
+# Coverage (CONTRACT 9): per area, the current field reports of the week and the latest
+# event time up to its end. ``{source}`` is the canonical reports (current report) or the
+# raw-log fold's ``classified`` (a cut): one select, two sources.
+COVERAGE_SELECT = """
+SELECT area,
+       uniqExactIf(org, week = {{coverage_week:String}}) AS reporting_orgs,
+       countIf(week = {{coverage_week:String}}) AS reports,
+       maxIf(occurred_at, occurred_at < {{end:DateTime64(3, 'UTC')}}) AS last_report_at,
+       countIf(occurred_at < {{end:DateTime64(3, 'UTC')}}) AS reports_before_end
+FROM {source}
+WHERE kind IN {{kinds:Array(String)}} {current}
+  AND ({{area:String}} = '' OR area = {{area:String}})
+GROUP BY area
+"""
+COVERAGE = COVERAGE_SELECT.format(source="canonical_reports FINAL", current="AND NOT retracted")
