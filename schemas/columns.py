@@ -40,12 +40,15 @@ HXL_TAGS: Final[dict[str, str]] = {
     "party": "#org+designated+code",
     "effective_to": "#date+end",
     "retracted": "#meta+retracted",
+    "members": "#meta+members+id",
 }
 """The HXL hashtag of every report field (one tag per field name, whichever kind)."""
 
 _HXL = re.compile(r"^#[a-z][a-z0-9_]*(\+[a-z][a-z0-9_]*)*$")
 
-CellType = Literal["string", "integer", "number", "boolean"]
+CellType = Literal["string", "integer", "number", "boolean", "list"]
+"""``list``: several values in one cell, separated by spaces, commas or semicolons (an
+incident's member report ids)."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,8 @@ def normalise_tag(text: str) -> str:
 def _cell_type(schema: dict[str, Any]) -> CellType:
     types = [schema.get("type")] + [s.get("type") for s in schema.get("anyOf", [])]
     found = next((t for t in types if t not in (None, "null")), "string")
+    if found == "array":
+        return "list"
     return cast(CellType, found) if found in get_args(CellType) else "string"
 
 

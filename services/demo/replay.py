@@ -52,6 +52,8 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, list):  # a list cell (an incident's members), space separated
+        return " ".join(str(v) for v in value)
     return str(value)
 
 

@@ -39,6 +39,7 @@ TEMPLATE_HINT: Final = "GET /v1/reports/import/template?kind=... gives the colum
 
 _INTEGER = re.compile(r"^[+-]?\d{1,20}$")
 _BOOLEANS: Final = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}
+_LIST_SEPARATORS = re.compile(r"[\s,;]+")
 _DELIMITERS: Final = (",", ";", "\t")
 
 
@@ -206,6 +207,8 @@ def convert(value: Any, kind: CellType) -> Any:
         return None
     if isinstance(value, str):
         value = value.strip()
+        if kind == "list":
+            return [part for part in _LIST_SEPARATORS.split(value) if part]
         if kind == "integer" and _INTEGER.match(value):
             return int(value)
         if kind == "number":

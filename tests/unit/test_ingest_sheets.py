@@ -224,4 +224,4 @@ def test_the_demo_scenario_as_csv_sheets_is_the_same_reports() -> None:
         for item, report in zip(read.items, submission.reports, strict=True):
             assert content_hash(parse_report(item)) == content_hash(parse_report(report))
             kinds.add(report["kind"])
-    assert kinds >= {"violation", "delivery", "access_request", "verification"}
+    assert kinds >= {"violation", "delivery", "access_request", "verification", "incident"}
