@@ -32,8 +32,7 @@ class Database:
 
     def migrate(self) -> list[int]:
         """Apply pending migrations, then the schema derived from the figure sets and the
-        reference tables; returns
-        the migration versions applied now."""
+        reference tables; returns the migration versions applied now."""
         newly = migrate(self.client, MIGRATIONS)
         derived.apply(self.client)
         reference_tables.load(self.client)

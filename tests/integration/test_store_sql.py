@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -254,3 +257,43 @@ def test_the_row_and_time_limits_hold(store: Store) -> None:
     assert store.post("SELECT number FROM numbers(5000)").text.count("\n") == 5000
     slow = store.post("SELECT count() FROM numbers_mt(100000000000)")
     assert slow.headers["X-ClickHouse-Exception-Code"] == "159", slow.text  # TIMEOUT_EXCEEDED
+
+
+def truce_sql(store: Store, *args: str, who: str = "monitor") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **service_env(store.settings), "TRUCE_API_KEY": store.keys[who]}
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", "sql", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_truce_sql_prints_a_table_or_csv(store: Store) -> None:
+    sql = "SELECT code, name FROM parties ORDER BY code"
+    done = truce_sql(store, sql)
+    assert done.returncode == 0, done.stderr
+    for party in party_list():
+        assert party.code in done.stdout
+    assert f"{len(party_list())} rows" in done.stderr
+    as_csv = truce_sql(store, sql, "--format", "csv")
+    assert as_csv.returncode == 0, as_csv.stderr
+    expected = [f'"{p.code}","{p.name}"' for p in sorted(party_list(), key=lambda p: p.code)]
+    assert as_csv.stdout.splitlines() == ['"code","name"', *expected]
+    as_tsv = truce_sql(store, sql, "--format", "tsv")
+    assert as_tsv.stdout.splitlines()[0] == "code\tname"
+
+
+def test_truce_sql_refusals_are_one_line_and_a_hint(store: Store) -> None:
+    done = truce_sql(store, "SELECT * FROM canonical_reports")
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 2, done.stderr
+    assert lines[0].startswith("error: Code: 497.")
+    assert "canonical_reports is not served" in lines[0]
+    assert lines[1].startswith("hint: the SQL endpoint reads the BI views")
+    partner = truce_sql(store, "SELECT 1", who="sarc")
+    assert partner.returncode == 1
+    assert "a partner key may not run SQL" in partner.stderr
