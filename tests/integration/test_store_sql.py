@@ -28,6 +28,7 @@ from core.kafka import ensure_topics
 from core.settings import Settings
 from schemas import topic_names
 from schemas.reference import area_list, areas, party_list
+from services.verify import operator_key
 from tests.conftest import isolated_settings
 from tests.integration.test_grafana_provisioning import GRAFANA, expand
 from tests.support import store_seed as seed
@@ -297,3 +298,32 @@ def test_truce_sql_refusals_are_one_line_and_a_hint(store: Store) -> None:
     partner = truce_sql(store, "SELECT 1", who="sarc")
     assert partner.returncode == 1
     assert "a partner key may not run SQL" in partner.stderr
+
+
+def test_clickhouse_connect_and_grafana_against_truce_up(tmp_path: Path) -> None:
+    """`truce up` unchanged (embedded chDB owned by the query service): clickhouse-connect and
+    a Grafana-style request get answers through /clickhouse while the stack runs."""
+    settings = isolated_settings(tmp_path / "home")
+    env = {**os.environ, **service_env(settings)}
+
+    def truce(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "services.cli", *args]
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
+
+    try:
+        assert truce("up", "--detach").returncode == 0
+        key = operator_key(settings)
+        client = clickhouse_connect.get_client(
+            host=settings.bind_host, port=settings.query_port, username="bi", password=key,
+            proxy_path="/clickhouse",
+        )  # fmt: skip
+        assert client.command("SELECT count() FROM areas") == len(area_list())
+        assert client.query("SELECT * FROM weekly_compliance").result_rows == []
+        grafana = Store(settings, {"monitor": key}).post(
+            "SELECT name FROM parties ORDER BY name FORMAT JSON"
+        )
+        assert grafana.status_code == 200, grafana.text
+        assert [r["name"] for r in grafana.json()["data"]] == sorted(p.name for p in party_list())
+        client.close()
+    finally:
+        assert truce("down").returncode == 0
