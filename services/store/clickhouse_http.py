@@ -78,13 +78,21 @@ def authenticate(st: StoreState, request: Request) -> ApiKey:
 
 def _query(request: Request, body: bytes) -> SqlQuery:
     params = request.query_params
+    if params.get("compress") == "1" or params.get("decompress") == "1":
+        raise SqlError(
+            36, "BAD_ARGUMENTS",
+            "ClickHouse's block compression (compress=1/decompress=1) is not served here: "
+            "turn compression off in the client (HTTP Accept-Encoding is fine)",
+        )  # fmt: skip
     text = params.get("query", "")
     if body:  # ClickHouse joins the parameter and the body
         sent = body.decode("utf-8", "replace")
         text = f"{text}\n{sent}" if text else sent
     return SqlQuery(
         sql=text,
-        default_format=params.get("default_format") or "TabSeparated",
+        default_format=params.get("default_format")
+        or request.headers.get("x-clickhouse-format")
+        or "TabSeparated",
         database=params.get("database") or request.headers.get("x-clickhouse-database"),
         parameters={k[6:]: v for k, v in params.items() if k.startswith("param_")},
         settings={k: v for k, v in params.items() if not k.startswith("param_")},

@@ -251,6 +251,20 @@ def test_a_settings_parameter_cannot_change_the_session(store: Store) -> None:
     assert response.status_code == 200, response.text
 
 
+def test_block_compression_is_refused_not_answered_uncompressed(store: Store) -> None:
+    response = store.post("SELECT 1", compress="1")
+    assert response.status_code == 400
+    assert "compress=1" in response.text
+    asked = httpx.post(
+        f"{store.settings.query_url}/clickhouse",
+        content="SELECT displayName(), version(), revision(), timezone()",  # clickhouse-go's
+        headers={"X-ClickHouse-Key": store.keys["monitor"], "X-ClickHouse-Format": "JSONEachRow"},
+    )
+    assert asked.status_code == 200, asked.text
+    assert asked.headers["X-ClickHouse-Format"] == "JSONEachRow"
+    assert json.loads(asked.text)["version()"].startswith("26.")
+
+
 def test_the_row_and_time_limits_hold(store: Store) -> None:
     rows = store.post("SELECT number FROM numbers(5001)")
     assert rows.status_code == 500
