@@ -30,7 +30,7 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from core.clickhouse import connect
+from core.clickhouse import connect, dsn_database
 from core.settings import Settings
 from schemas.figures import FIGURE_SETS
 from services.store import reference_tables
@@ -41,8 +41,14 @@ BI_TABLES = frozenset(
 )
 """What BI users read: the views of migration 0002/derived.py, alerts (the Grafana
 dashboard's panel) and the reference tables."""
-SYSTEM_TABLES = frozenset({"one", "settings", "functions", "data_type_families", "time_zones"})
-"""System tables clients read on connect (clickhouse-connect: ``system.settings``)."""
+SYSTEM_TABLES = frozenset(
+    {
+        "one", "settings", "functions", "data_type_families", "time_zones",
+        "databases", "tables", "columns",
+    }
+)  # fmt: skip
+"""System tables clients read (clickhouse-connect ``system.settings`` on connect; Grafana's
+query builder the catalogue, whose rows :func:`catalogue_filters` narrows to ours)."""
 TABLE_FUNCTIONS = frozenset(
     {"numbers", "numbers_mt", "zeros", "zeros_mt", "values", "generate_series", "generateseries"}
 )
@@ -52,7 +58,20 @@ DENIED_FUNCTIONS = frozenset(
     {"file", "joinget", "joingetornull", "catboostevaluate", "naivebayesclassifier"}
 )
 """Ordinary functions that read files, Join tables or models (``dict*`` too)."""
-STATEMENTS = frozenset({"SelectWithUnionQuery", "DescribeQuery"})
+STATEMENTS = frozenset({"SelectWithUnionQuery", "DescribeQuery", "ShowTables"})
+
+
+def catalogue_filters(database: str) -> dict[str, str]:
+    """``additional_table_filters``: the engine shows only the served tables of the store's
+    database in the catalogue (``system.tables``, ``columns``, ``databases``, SHOW TABLES)."""
+    names = ", ".join(f"'{name}'" for name in sorted(BI_TABLES))
+    where = f"database = '{database}'"
+    return {
+        "system.tables": f"{where} AND name IN ({names})",
+        "system.columns": f"{where} AND table IN ({names})",
+        "system.databases": f"name = '{database}'",
+    }
+
 
 TRANSPORT_PARAMETERS = frozenset(
     {
@@ -202,8 +221,17 @@ class SqlEndpoint:
     def _sessions(self) -> tuple[Client, Client]:
         with self._lock:
             if self._inspector is None or self._runner is None:
-                inspector = connect(self.dsn, create_database=False, settings={"readonly": 1})
+                database = dsn_database(self.dsn) or "default"
+                if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", database):
+                    raise SqlError(81, "UNKNOWN_DATABASE", "the store's database name is invalid")
+                filters = catalogue_filters(database)
+                inspector = connect(
+                    self.dsn,
+                    create_database=False,
+                    settings={"additional_table_filters": filters, "readonly": 1},
+                )
                 limits: dict[str, Any] = {
+                    "additional_table_filters": filters,
                     "max_result_rows": self.max_rows,
                     "result_overflow_mode": "throw",
                     "max_execution_time": self.timeout_s,
@@ -260,7 +288,16 @@ class SqlEndpoint:
         if top not in STATEMENTS:
             raise readonly(
                 f"Cannot execute {top.removesuffix('Query')} in readonly mode: the SQL "
-                "endpoint runs SELECT and DESCRIBE only"
+                "endpoint runs SELECT, DESCRIBE and SHOW TABLES only"
+            )
+        lines = formatted.rstrip().splitlines()
+        if lines and lines[-1].startswith("FORMAT "):
+            lines = lines[:-1]
+        statement = "\n".join(lines)
+        if top == "ShowTables" and statement not in ("SHOW TABLES", "SHOW DATABASES"):
+            raise readonly(
+                "SHOW takes no clauses here: SELECT from system.tables (or system.databases) "
+                "with WHERE, FORMAT or LIKE instead"
             )
         fmt = query.default_format
         for node in ast:
@@ -274,17 +311,13 @@ class SqlEndpoint:
                 self._check_function(node.name, table=node.parent == "TableExpression")
         if not _FORMAT_NAME.match(fmt):
             raise SqlError(73, "UNKNOWN_FORMAT", f"Unknown output format {fmt[:40]!r}")
-        lines = formatted.rstrip().splitlines()
-        if lines and lines[-1].startswith("FORMAT "):
-            lines = lines[:-1]
-        statement = "\n".join(lines)
         named = [
             n.name
             for n in ast
             if (n.kind == "TableIdentifier" or (n.kind == "Identifier" and n.in_set()))
             and not self.allowed(n.name)
         ]
-        if top == "DescribeQuery":
+        if top != "SelectWithUnionQuery":  # DESCRIBE a table, SHOW TABLES/DATABASES
             if named:
                 raise self._not_served(named[0])
             return statement, fmt

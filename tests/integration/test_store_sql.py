@@ -157,6 +157,23 @@ def test_every_grafana_dashboard_query_runs_through_the_endpoint(store: Store) -
             assert response.json()["data"], panel["title"]
 
 
+def test_the_catalogue_lists_only_the_served_tables(store: Store) -> None:
+    """Grafana's query builder lists databases, tables and columns: only ours appear."""
+    client = store.client()
+    database = client.command("SELECT currentDatabase()")
+    served = {"alerts", "areas", "current_reports", "parties", "weekly_access"}
+    served.add("weekly_compliance")
+    tables = {row[0] for row in client.query("SELECT name FROM system.tables").result_rows}
+    assert tables == served
+    assert {r[0] for r in client.query("SHOW TABLES").result_rows} == served
+    assert client.query("SELECT name FROM system.databases").result_rows == [(database,)]
+    columns = client.query("SELECT DISTINCT table FROM system.columns").result_rows
+    assert {row[0] for row in columns} == served
+    with pytest.raises(DatabaseError):
+        client.query("SHOW TABLES FROM system")
+    client.close()
+
+
 def test_get_with_query_parameter_default_format_and_basic_auth(store: Store) -> None:
     basic = base64.b64encode(f"bi:{store.keys['monitor']}".encode()).decode()
     response = httpx.get(
@@ -200,7 +217,7 @@ url()           | 497 | table function url   | SELECT * FROM url('http://127.0.0
 remote()        | 497 | function remote      | SELECT * FROM remote('127.0.0.1', system.one)
 s3()            | 497 | table function s3    | SELECT * FROM s3('http://127.0.0.1:9/b/k', CSV)
 executable()    | 497 | function executable  | SELECT * FROM executable('x.sh', TSV, 'a String')
-system table    | 497 | system.tables is not | SELECT name FROM system.tables
+system table    | 497 | system.parts is not  | SELECT name FROM system.parts
 base table      | 497 | reports is not       | SELECT * FROM canonical_reports
 base in WITH    | 497 | raw_reports is not   | WITH r AS (SELECT * FROM raw_reports) SELECT 1 FROM r
 base as scalar  | 497 | reports is not       | SELECT (SELECT any(report_id) FROM canonical_reports)
