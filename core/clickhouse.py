@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse, urlunparse
 
 import clickhouse_connect
@@ -37,8 +38,14 @@ def with_database(dsn: str, database: str) -> str:
     return f"{parsed.scheme}://{parsed.netloc}{path}?{urlencode(query)}"
 
 
-def connect(dsn: str, *, create_database: bool = True) -> Client:
-    """Open a client, creating the DSN's database first when it does not exist yet."""
+def connect(
+    dsn: str, *, create_database: bool = True, settings: dict[str, Any] | None = None
+) -> Client:
+    """Open a client, creating the DSN's database first when it does not exist yet.
+
+    ``settings`` hold for every query of the client, in order (a server gets them with
+    each request; chDB applies them to this client's own session, so a ``readonly``
+    given last binds that session only)."""
     database = dsn_database(dsn)
     try:
         if database and create_database:
@@ -51,8 +58,10 @@ def connect(dsn: str, *, create_database: bool = True) -> Client:
                 admin.close()
         if urlparse(dsn).scheme.startswith("http"):
             # one client is shared by threads: no server session, so queries may overlap
-            return clickhouse_connect.get_client(dsn=dsn, autogenerate_session_id=False)
-        return clickhouse_connect.get_client(dsn=dsn)
+            return clickhouse_connect.get_client(
+                dsn=dsn, autogenerate_session_id=False, settings=settings
+            )
+        return clickhouse_connect.get_client(dsn=dsn, settings=settings)
     except ClickHouseError:
         raise
     except Exception as exc:

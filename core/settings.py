@@ -151,6 +151,19 @@ class Settings(BaseSettings):
     query_rate_limit_burst: int = Field(
         default=200, ge=1, description="Burst of query API requests per API key."
     )
+    sql_max_rows: int = Field(
+        default=100_000,
+        ge=5_000,
+        description="Most rows one query of the SQL endpoint (/clickhouse, `truce sql`) may "
+        "return; more is an error (ClickHouse's max_result_rows, result_overflow_mode=throw). "
+        "At least 5000: clickhouse-connect reads system.settings (~1900 rows) on connect.",
+    )
+    sql_timeout_s: int = Field(
+        default=30,
+        ge=1,
+        le=3600,
+        description="Longest one query of the SQL endpoint may run (max_execution_time).",
+    )
     publish_timeout_s: float = Field(
         default=10.0, description="Kafka must acknowledge a request's reports within this."
     )

@@ -93,6 +93,18 @@ def _settings() -> Settings:
     return settings
 
 
+QueryUrl = Annotated[
+    str | None, typer.Option("--url", help="Query API; default the local stack's.")
+]
+
+
+def api_key_option(who: str) -> Any:
+    """``--api-key`` (or TRUCE_API_KEY) of the verbs that call the query API as ``who``."""
+    return typer.Option(
+        "--api-key", envvar="TRUCE_API_KEY", help=f"{who}; default the local operator key."
+    )
+
+
 def _print_endpoints(settings: Settings) -> None:
     table = Table(title=f"Truce is up ({settings.home})", show_header=False)
     table.add_row("ingest API", settings.ingest_url)
@@ -282,17 +294,8 @@ def audit(ctx: typer.Context) -> None:
 @friendly
 def publish(
     week: Annotated[str, typer.Option("--week", help="The ISO week to publish (YYYY-Www).")],
-    url: Annotated[
-        str | None, typer.Option("--url", help="Query API; default the local stack's.")
-    ] = None,
-    api_key: Annotated[
-        str | None,
-        typer.Option(
-            "--api-key",
-            envvar="TRUCE_API_KEY",
-            help="A taskforce or admin key; default the local operator key.",
-        ),
-    ] = None,
+    url: QueryUrl = None,
+    api_key: Annotated[str | None, api_key_option("A taskforce or admin key")] = None,
 ) -> None:
     """Freeze the week's weekly report as its next edition (CONTRACT 7) and print it."""
     from services.publish import publish_edition
@@ -351,6 +354,40 @@ def import_(
                 f"duplicate(s) (rows {min(rows)}-{max(rows)})",
                 highlight=False,
             )
+
+
+@app.command()
+@friendly
+def sql(
+    statement: Annotated[str, typer.Argument(help="One SELECT or DESCRIBE (ClickHouse SQL).")],
+    fmt: Annotated[
+        str, typer.Option("--format", help="table, csv, tsv or json.", case_sensitive=False)
+    ] = "table",
+    url: QueryUrl = None,
+    api_key: Annotated[str | None, api_key_option("A monitor or admin key")] = None,
+) -> None:
+    """Run read-only SQL on the live store (the BI views and reference tables)."""
+    from services.sql_client import FORMATS, run_sql, table_rows
+    from services.verify import operator_key
+
+    fmt = fmt.lower()
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
+    settings = _settings()
+    body = run_sql(url or settings.query_url, api_key or operator_key(settings), statement, fmt)
+    if fmt != "table":
+        sys.stdout.buffer.write(body)
+        return
+    try:
+        names, rows = table_rows(body)
+    except (ValueError, KeyError, TypeError):  # the statement chose its own FORMAT
+        sys.stdout.buffer.write(body)
+        return
+    table = Table(*names, show_lines=False)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    out.print(table)
+    err.print(f"{len(rows)} row{'' if len(rows) == 1 else 's'}", highlight=False)
 
 
 @app.command()

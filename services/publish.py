@@ -5,25 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from core.errors import TruceError
+from services.query_client import post
 
 
 def publish_edition(query_url: str, key: str, week: str, timeout_s: float = 120) -> dict[str, Any]:
     """The 201 answer ``{"week", "edition", "published_at", "log_head", "sha256"}``."""
-    try:
-        response = httpx.post(
-            f"{query_url}/v1/editions",
-            json={"week": week},
-            headers={"Authorization": f"Bearer {key}"},
-            timeout=timeout_s,
-        )
-    except httpx.HTTPError as exc:
-        raise TruceError(
-            f"the query service at {query_url} did not answer: {exc}",
-            hint="`truce status` shows whether the stack runs; `truce up` starts it",
-        ) from exc
+    response = post(
+        query_url,
+        "/v1/editions",
+        timeout_s,
+        json={"week": week},
+        headers={"Authorization": f"Bearer {key}"},
+    )
     if response.status_code != 201:
         try:
             detail = response.json().get("detail", response.text)

@@ -3,6 +3,7 @@ the metrics, check them against the scenario's own count and print the weekly re
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -15,6 +16,7 @@ from rich.progress import (
     MofNCompleteColumn,
     Progress,
     SpinnerColumn,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
@@ -162,14 +164,67 @@ def _replay_and_publish(
     return totals
 
 
+CATCH_UP = "waiting for the stream worker, store and alerter to read every record"
+
+
+@dataclass
+class CatchUp:
+    """The waiting bar: records read out of the most the consumers were behind, so it moves
+    as they catch up (a bare spinner said "0/?" for a minute)."""
+
+    progress: Progress
+    task: TaskID
+    peak: int = 0
+
+    def polled(self, behind: int) -> None:
+        self.peak = max(self.peak, behind)
+        self.progress.update(
+            self.task,
+            total=max(self.peak, 1),
+            completed=max(self.peak, 1) - behind,
+            rate=f"{behind:,} records behind" if behind else "settling",
+        )
+
+
 def _catch_up(settings: Settings, console: Console, timeout_s: float) -> None:
     with _progress(console) as progress:
-        task = progress.add_task("waiting for the metrics", total=None, rate="")
+        bar = CatchUp(progress, progress.add_task(CATCH_UP, total=None, rate="asking Kafka"))
+        control.wait_until_idle(settings, timeout_s, on_poll=bar.polled)
 
-        def polled(behind: int) -> None:
-            progress.update(task, rate=f"{behind:,} records behind")
 
-        control.wait_until_idle(settings, timeout_s, on_poll=polled)
+def _table_width(rows: list[list[str]]) -> int:
+    """The columns a Markdown table needs with no cell wrapped (rich adds 3 per column)."""
+    widths = [max(len(row[i]) if i < len(row) else 0 for row in rows) for i in range(len(rows[0]))]
+    return sum(widths) + 3 * len(widths) + 1
+
+
+def report_width(markdown: str, console: Console) -> int | None:
+    """The width to print the report at: None (the terminal's, or COLUMNS when set) or, in a
+    log or a pipe (where rich would take 80 columns), wide enough for its widest table, so
+    party names stay on one line; prose wraps as it would anyway."""
+    if console.is_terminal or os.environ.get("COLUMNS", "").isdigit():
+        return None
+    tables: list[list[list[str]]] = [[]]
+    for line in markdown.splitlines():
+        if not line.startswith("|"):
+            tables.append([])
+        elif not set(line) <= set("|-: "):  # not the header's separator row
+            tables[-1].append([cell.strip() for cell in line.strip().strip("|").split("|")])
+    widest = max((_table_width(rows) for rows in tables if rows), default=0)
+    return min(max(console.width, widest + 2), 240)
+
+
+def print_report(console: Console, markdown: str) -> None:
+    width = report_width(markdown, console)
+    if width is None:
+        console.print(Markdown(markdown))
+        return
+    kept = console.width
+    console.width = width  # print(width=) cannot go past the console's own
+    try:
+        console.print(Markdown(markdown))
+    finally:
+        console.width = kept
 
 
 def _check(
@@ -317,7 +372,7 @@ def run_demo(
             files, markdown = _save_reports(client, t.report_week, folder)
         finally:
             client.close()
-        console.print(Markdown(terminal_digest(markdown)))
+        print_report(console, terminal_digest(markdown))
         result = DemoResult(
             scenario=scenario,
             week=t.report_week,

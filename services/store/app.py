@@ -14,6 +14,7 @@ from core.probes import probe_router
 from core.settings import Settings
 from services.store.candidates import router as candidates_router
 from services.store.changes import router as changes_router
+from services.store.clickhouse_http import router as clickhouse_router
 from services.store.coverage import router as coverage_router
 from services.store.dashboard import install_dashboard
 from services.store.log.routes import router as log_router
@@ -49,6 +50,7 @@ def create_app(settings: Settings, store: StoreState | None = None) -> FastAPI:
     app.include_router(candidates_router)
     app.include_router(changes_router)
     app.include_router(log_router)
+    app.include_router(clickhouse_router)
     app.include_router(probe_router(lambda request: request.app.state.store))
     install_dashboard(app, settings)
     return app

@@ -12,7 +12,7 @@ from clickhouse_connect.driver.client import Client
 
 from core.clickhouse import connect
 from core.migrations import migrate
-from services.store import derived
+from services.store import derived, reference_tables
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -31,10 +31,11 @@ class Database:
             return self._client
 
     def migrate(self) -> list[int]:
-        """Apply pending migrations, then the schema derived from the figure sets; returns
-        the migration versions applied now."""
+        """Apply pending migrations, then the schema derived from the figure sets and the
+        reference tables; returns the migration versions applied now."""
         newly = migrate(self.client, MIGRATIONS)
         derived.apply(self.client)
+        reference_tables.load(self.client)
         return newly
 
     def insert(self, table: str, rows: list[list[Any]], columns: list[str]) -> None:

@@ -32,6 +32,7 @@ from services.store.rows import (
 )
 from services.store.schedule import Schedule, Slot
 from services.store.sink import Sink
+from services.store.sql import SqlEndpoint
 from services.store.telemetry import StoreMetrics
 
 
@@ -40,6 +41,7 @@ class StoreState:
         self.settings = settings
         self.db = database or Database(settings.clickhouse_url)
         self.keys = KeyStore(settings)
+        self.sql = SqlEndpoint(settings, self.db.dsn)
         self.metrics = StoreMetrics()
         names = topic_names(settings.topic_prefix)
         self.sink = Sink(
@@ -109,6 +111,7 @@ class StoreState:
         self.log.join(timeout=15)
         self.sink.join(timeout=15)
         self.log.close()
+        self.sql.close()
         self.db.close()
 
     def auth_reader(self, request: Request) -> ApiKey:

@@ -82,8 +82,10 @@ def test_the_data_source_uses_the_official_plugin_and_no_secret_in_the_file() ->
     assert source["type"] == PLUGIN
     assert source["uid"] == "truce-clickhouse"
     assert source["jsonData"]["protocol"] == "http"
+    assert source["jsonData"]["path"] == "/clickhouse"  # the query service's SQL endpoint
+    assert "defaultDatabase" not in source["jsonData"]  # the endpoint serves the store's own
     for value in (*source["jsonData"].values(), *source["secureJsonData"].values()):
-        if isinstance(value, str) and value not in ("http",):
+        if isinstance(value, str) and value not in ("http", "/clickhouse"):
             assert value.startswith("$TRUCE_GRAFANA_"), value  # from the environment
 
 
