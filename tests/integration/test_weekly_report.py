@@ -241,6 +241,14 @@ def test_csv_has_one_header_and_the_numbers(api: Api, report: dict[str, Any]) ->
     exempt = next(r for r in records if r["section"] == "exempt")
     assert (exempt["report_id"], exempt["description"]) == ("v-isil-1", "designated_perpetrator")
     assert exempt["occurred_at"] == "2016-03-02T10:00:00Z"
+    # events: no incident links the seed's reports, so each non-exempt one is an event
+    events = next(r for r in records if r["section"] == "events" and r["party"] == "total")
+    assert (events["reports"], events["events"], events["corroborated"]) == ("3", "3", "0")
+    assert (events["killed"], events["injured"]) == ("3", "6")
+    (sources,) = [r for r in records if r["section"] == "event_sources"]
+    assert (sources["sources"], sources["events"]) == ("1", "3")
+    (exempt_events,) = [r for r in records if r["section"] == "events_exempt"]
+    assert exempt_events["events"] == "2"
 
 
 def test_hxl_adds_a_row_of_hashtags_an_hxl_parser_reads(api: Api) -> None:
