@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal, Protocol, get_args
+from typing import Any, Literal, Protocol, get_args
 
 from schemas.reports import AccessRequest, Delivery
 
@@ -54,6 +54,31 @@ class Classified(Protocol):
     def event(self) -> bool: ...
     @property
     def sources(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class Judged:
+    """A plain :class:`Classified`: what the figures read of one report, as a record
+    (readers of rows that are not stream members build one per report)."""
+
+    kind: str
+    status: str
+    exempt: bool
+    verification: str
+    killed: int
+    injured: int
+    beneficiaries: int
+    event: bool
+    sources: int
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> Judged:
+        """From a row with those columns (a recounted classified report's)."""
+        return cls(
+            str(row["kind"]), str(row["status"]), bool(row["exempt"]), str(row["verification"]),
+            int(row["killed"]), int(row["injured"]), int(row["beneficiaries"]),
+            bool(row["event"]), int(row["sources"]),
+        )  # fmt: skip
 
 
 Summed = Literal["", "killed", "injured", "beneficiaries"]

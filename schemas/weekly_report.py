@@ -49,6 +49,45 @@ class Violations(_Out):
     exempt: int = Field(ge=0, description="Exempt violations this week (listed in `exempt`).")
 
 
+class PartyEvents(_Out):
+    """The events of one perpetrator (CONTRACT section 9): each incident once, and each
+    current violation in no incident; non-exempt only."""
+
+    party: str = Field(description="Party code; 'total' in the totals row.")
+    name: str
+    reports: int = Field(ge=0, description="Its non-exempt violation reports (`violations`).")
+    events: int = Field(ge=0, description="Non-exempt events (`incidents`).")
+    corroborated: int = Field(
+        ge=0, description="Of `events`, those backed by at least two organisations."
+    )
+    corroborated_share: float | None = Field(
+        ge=0, le=1, description="corroborated / events; null when there are none."
+    )
+    killed: int = Field(ge=0, description="`incident_killed`: the events' own figures.")
+    injured: int = Field(ge=0, description="`incident_injured`.")
+
+
+class EventSources(_Out):
+    """How many of the week's non-exempt events are backed by ``sources`` organisations
+    (0: an incident none of whose members is a current violation of its own)."""
+
+    sources: int = Field(ge=0)
+    events: int = Field(ge=0)
+
+
+class Incidents(_Out):
+    """Events rather than reports (CONTRACT section 9): reports the task force linked into
+    one incident count once, at the incident's own area, party, week and casualties."""
+
+    parties: list[PartyEvents] = Field(description="Parties with an event this week, most first.")
+    total: PartyEvents
+    exempt: int = Field(ge=0, description="Exempt events this week (`incidents_exempt`).")
+    sources: list[EventSources] = Field(
+        description="Sources per event: the non-exempt events by how many organisations "
+        "back them, fewest first."
+    )
+
+
 class ExemptIncident(_Out):
     """A violation outside the cessation of hostilities (designated party or area)."""
 
@@ -220,6 +259,11 @@ class WeeklyReport(_Out):
     period: Period
     generated_at: datetime
     violations: Violations
+    incidents: Incidents | None = Field(
+        default=None,
+        description="Events and their sources (CONTRACT section 9); null in editions "
+        "published before incidents were counted.",
+    )
     exempt: list[ExemptIncident]
     besieged: list[BesiegedArea]
     coverage: list[AreaCoverage] = Field(

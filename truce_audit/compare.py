@@ -9,6 +9,7 @@ BESIEGED_FIELDS = (
     "deliveries_completed", "deliveries_partial", "deliveries_blocked", "deliveries_cancelled",
     "beneficiaries", "last_completed_delivery",
 )  # fmt: skip
+EVENT_FIELDS = ("reports", "events", "corroborated", "killed", "injured")
 REQUEST_FIELDS = ("submitted", "approved", "denied", "withdrawn", "pending")
 NOT_CHECKED = (
     "alerts (derived by the spike rules, not a count of the log)",
@@ -34,6 +35,13 @@ def differences(report: dict[str, Any], figures: dict[str, Any]) -> list[str]:
     for name in PARTY_FIELDS:
         check(f"violations.total.{name}", violations["total"].get(name), figures["total"][name])
     check("violations.exempt", violations["exempt"], len(figures["exempt"]))
+    events = report.get("incidents")  # absent from editions published before incidents
+    if events is not None:
+        mine = figures["incidents"]
+        for name in EVENT_FIELDS:
+            check(f"incidents.total.{name}", events["total"].get(name), mine["total"][name])
+        check("incidents.exempt", events["exempt"], mine["exempt"])
+        check("incidents.sources", events["sources"], mine["sources"])
     listed = report["exempt"]
     for i, item in enumerate(listed):
         mine = figures["exempt"][i] if i < len(figures["exempt"]) else {}

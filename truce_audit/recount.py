@@ -304,6 +304,28 @@ def access_rows(count: Recount, week: str) -> list[dict[str, Any]]:
     return [{"area": a, **f} for (w, a), f in sorted(count.access.items()) if w == week]
 
 
+def _events(count: Recount, week: str) -> dict[str, Any]:
+    """The weekly report's events section (CONTRACT 9): totals over the week's rows, and
+    the non-exempt events by their number of sources."""
+    rows = [f for (w, _, _), f in count.compliance.items() if w == week]
+    total = {
+        "reports": sum(f["violations"] for f in rows),
+        "events": sum(f["incidents"] for f in rows),
+        "corroborated": sum(f["incidents_corroborated"] for f in rows),
+        "killed": sum(f["incident_killed"] for f in rows),
+        "injured": sum(f["incident_injured"] for f in rows),
+    }
+    sources: dict[int, int] = {}
+    for c in count.classified:
+        if c.event and not c.exempt and c.report.week == week:
+            sources[c.sources] = sources.get(c.sources, 0) + 1
+    return {
+        "total": total,
+        "exempt": sum(f["incidents_exempt"] for f in rows),
+        "sources": [{"sources": n, "events": sources[n]} for n in sorted(sources)],
+    }
+
+
 def report_figures(
     count: Recount, week: str, areas: Mapping[str, Mapping[str, Any]]
 ) -> dict[str, Any]:
@@ -366,6 +388,7 @@ def report_figures(
     return {
         "parties": parties,
         "total": total,
+        "incidents": _events(count, week),
         "exempt": [
             {
                 "report_id": c.report.report_id,

@@ -11,29 +11,20 @@ from datetime import datetime
 from typing import Any
 
 from schemas import FIELD_KINDS
-from schemas.figures import ACCESS, COMPLIANCE, COUNTED_KINDS, FigureSet
+from schemas.figures import ACCESS, COMPLIANCE, COUNTED_KINDS, FigureSet, Judged
 from schemas.reference import areas, parties
 from schemas.weeks import parse_utc, week_of
 from services.published import MetricsSet, Row
 
 
 @dataclass(frozen=True)
-class Current:
+class Current(Judged):
     """One current report of the scenario, classified by this module's own fold: what the
     figure definitions read of it, and where it counts."""
 
     week: str
     area: str
     party: str
-    kind: str
-    status: str
-    exempt: bool
-    verification: str
-    killed: int
-    injured: int
-    beneficiaries: int
-    event: bool
-    sources: int
 
 
 def _membership(

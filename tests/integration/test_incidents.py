@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,13 @@ def weekly(client: httpx.Client, url: str) -> dict[Any, Any]:
     rows = client.get(f"{url}/v1/metrics/weekly", params={"week": WEEK}).json()["rows"]
     return {(r["area"], r["party"]): {k: v for k, v in r.items() if k not in ("area", "party")}
             for r in rows}  # fmt: skip
+
+
+def report_events(client: httpx.Client, url: str, **query: str) -> dict[str, Any]:
+    answer = client.get(f"{url}/v1/weekly-report/{WEEK}", params={"format": "json", **query})
+    assert answer.status_code == 200, answer.text
+    events: dict[str, Any] = answer.json()["incidents"]
+    return events
 
 
 def settle(read: Callable[[], dict[Any, Any]], want: dict[Any, Any]) -> dict[Any, Any]:
@@ -149,6 +157,17 @@ def test_an_incident_counts_two_partners_reports_as_one_corroborated_event(
         state = reader.get(f"{settings.query_url}/v1/verify", params={"week": WEEK}).json()
         assert state["ok"], state["differences"]
         assert state["misclassified_total"] == 0, state["misclassified"]
+        # the weekly report's events section, from the stream and recounted from the log
+        linked_at = datetime.now(UTC).isoformat()
+        for query in ({}, {"as_of": linked_at}):
+            events = report_events(reader, settings.query_url, **query)
+            assert (events["total"]["reports"], events["total"]["events"]) == (2, 1), query
+            assert events["total"]["corroborated_share"] == 1.0
+            assert events["sources"] == [{"sources": 2, "events": 1}], query
+        markdown = reader.get(f"{settings.query_url}/v1/weekly-report/{WEEK}",
+                              params={"format": "md"}).text  # fmt: skip
+        assert "## Events: incidents and sources" in markdown
+        assert "Sources per event: 1 with 2." in markdown
 
         # retracted, the incident links nothing: two lone violations, one source each
         retraction = incident(link, [a, b], revision=2, retracted=True)
@@ -157,11 +176,14 @@ def test_an_incident_counts_two_partners_reports_as_one_corroborated_event(
         assert unlinked == reference(accepted)
         row = unlinked[("madaya", "gos")]
         assert (row["violations"], row["killed"]) == (2, 4)
-        assert (row["incidents"], row["incidents_corroborated"], row["incident_killed"]) == (
-            2,
-            0,
-            4,
-        )
+        assert (row["incidents"], row["incidents_corroborated"]) == (2, 0)
+        assert row["incident_killed"] == 4
         state = reader.get(f"{settings.query_url}/v1/verify", params={"week": WEEK}).json()
         assert state["ok"], state["differences"]
         assert state["misclassified_total"] == 0, state["misclassified"]
+        events = report_events(reader, settings.query_url)
+        assert events["sources"] == [{"sources": 1, "events": 2}]
+        assert events["total"]["corroborated_share"] == 0.0
+        # what was known when the incident stood is still what the as-of report says
+        then = report_events(reader, settings.query_url, as_of=linked_at)
+        assert then["sources"] == [{"sources": 2, "events": 1}]

@@ -140,7 +140,8 @@ def test_stream_worker_changelogs_are_replicated_like_the_truce_topics(
         deadline = time.monotonic() + 60
         while True:
             changelogs = [t for t in truce_topics(settings) if t.startswith(f"{app_id}-")]
-            if len(changelogs) >= 5:  # histories, verifications, placed, designations, alerts
+            # histories, verifications, links, placed, designations, alerts
+            if len(changelogs) >= 6:
                 break
             assert time.monotonic() < deadline, changelogs
             time.sleep(0.5)

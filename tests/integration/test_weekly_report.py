@@ -242,6 +242,14 @@ def test_csv_has_one_header_and_the_numbers(api: Api, report: dict[str, Any]) ->
     exempt = next(r for r in records if r["section"] == "exempt")
     assert (exempt["report_id"], exempt["description"]) == ("v-isil-1", "designated_perpetrator")
     assert exempt["occurred_at"] == "2016-03-02T10:00:00Z"
+    # events: no incident links the seed's reports, so each non-exempt one is an event
+    events = next(r for r in records if r["section"] == "events" and r["party"] == "total")
+    assert (events["reports"], events["events"], events["corroborated"]) == ("3", "3", "0")
+    assert (events["killed"], events["injured"]) == ("3", "6")
+    (sources,) = [r for r in records if r["section"] == "event_sources"]
+    assert (sources["sources"], sources["events"]) == ("1", "3")
+    (exempt_events,) = [r for r in records if r["section"] == "events_exempt"]
+    assert exempt_events["events"] == "2"
 
 
 def test_hxl_adds_a_row_of_hashtags_an_hxl_parser_reads(api: Api) -> None:
@@ -282,10 +290,13 @@ def test_markdown_tables_parse_and_render_in_a_terminal(api: Api) -> None:
     )
     text = response.text
     tokens = MarkdownIt("commonmark").enable("table").parse(text)
-    assert sum(t.type == "table_open" for t in tokens) == 6  # coverage is the sixth
+    assert sum(t.type == "table_open" for t in tokens) == 7  # events and coverage included
     cells = [t.content for t in tokens if t.type == "inline"]
     gos = cells.index("Government of Syria (Syrian Arab Armed Forces) (`gos`)")
     assert cells[gos + 1 : gos + 8] == ["2", "3", "-1", "1", "50 %", "2", "6"]
+    # the events table: no incident links the seed's reports, each is an event of its own
+    events = cells.index("Government of Syria (Syrian Arab Armed Forces) (`gos`)", gos + 1)
+    assert cells[events + 1 : events + 7] == ["2", "2", "0", "0 %", "2", "6"]
     assert "**3**" in cells  # total violations
     (summary,) = [c for c in cells if "24 h" in c]  # a pipe cannot break the table
     assert summary.startswith("7 violations in")
@@ -301,7 +312,8 @@ def test_markdown_tables_parse_and_render_in_a_terminal(api: Api) -> None:
 
 
 class _Cells(HTMLParser):
-    """The text of every table row, keyed by its data-party / data-area attribute."""
+    """The text of every table row, keyed by its data-party / data-area attribute (an
+    events row by "events:" and its data-events attribute)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -313,6 +325,8 @@ class _Cells(HTMLParser):
         found = dict(attrs)
         if tag == "tr":
             self._key = found.get("data-party") or found.get("data-area")
+            if found.get("data-events"):
+                self._key = "events:" + str(found["data-events"])
             if self._key:
                 self.rows[self._key] = []
         elif tag == "td" and self._key:
@@ -348,6 +362,9 @@ def test_html_is_printable_and_escapes_what_partners_wrote(api: Api) -> None:
     assert cells.rows["total"][1:] == ["3", "4", "-1", "2", "67 %", "3", "6"]
     assert cells.rows["madaya"][2:] == ["2", "1", "1", "400", "40,000", "1 %", "4"]
     assert cells.rows["kafrayah"][-1] == "never"
+    # events: no incident links the seed's reports, so each is an event of its own
+    assert cells.rows["events:gos"][1:] == ["2", "2", "0", "0 %", "2", "6"]
+    assert cells.rows["events:total"][1:] == ["3", "3", "0", "0 %", "3", "6"]
 
 
 # -- negotiation, errors, roles ------------------------------------------------------------

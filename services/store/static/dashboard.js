@@ -157,22 +157,32 @@ function renderSummary(rows, report) {
     button.className = "num";
     old.replaceWith(button);
   }
-  for (const field of ["killed", "injured"]) {
+  for (const field of ["killed", "injured", "incidents"]) {
     const node = $(`#sum-${field}`);
     node.textContent = fmt(sum(field));
     node.dataset.value = String(sum(field));
   }
+  renderEvents(sum("incidents"), sum("incidents_corroborated"));
   const approval = $("#sum-approval");
   const access = report.access;
   approval.textContent = `${pct(access.cumulative_approval_rate)} (${fmt(access.cumulative.approved)}/${fmt(access.cumulative.submitted)})`;
   approval.dataset.value = String(access.cumulative_approval_rate);
 }
 
+// events (CONTRACT 9): the corroborated events and their share of all non-exempt events
+function renderEvents(events, corroborated) {
+  const node = $("#sum-corroborated");
+  node.textContent = `${fmt(corroborated)} (${pct(events ? corroborated / events : null)})`;
+  node.dataset.value = String(corroborated);
+}
+
+const EVENT_FIELDS = ["incidents", "incidents_exempt", "incidents_corroborated", "incident_killed", "incident_injured"];
+
 function renderWeekly(rows) {
   const body = $("#weekly tbody");
   body.replaceChildren();
   if (!rows.length) {
-    body.append(el("tr", {}, el("td", { colspan: "7" }, "No violation reported for this week and filter.")));
+    body.append(el("tr", {}, el("td", { colspan: "12" }, "No violation reported for this week and filter.")));
     return;
   }
   for (const row of rows) {
@@ -184,6 +194,7 @@ function renderWeekly(rows) {
       ["violations_exempt", { ...cell, exempt: true }],
       ["killed", null],
       ["injured", null],
+      ...EVENT_FIELDS.map((field) => [field, null]),
     ];
     const tr = el("tr", { dataset: { area: row.area, party: row.party } },
       el("td", {}, areaName(row.area)), el("td", { title: partyName(row.party) }, row.party));

@@ -21,7 +21,10 @@ from schemas.weekly_report import (
     AreaCoverage,
     BesiegedArea,
     DataQuality,
+    EventSources,
     ExemptIncident,
+    Incidents,
+    PartyEvents,
     PartyViolations,
     Period,
     RequestCounts,
@@ -96,6 +99,38 @@ def _violations(source: Source, week: str, previous: str) -> Violations:
     )
     exempt = sum(int(r["violations_exempt"]) for r in now.values())
     return Violations(parties=items, total=total, exempt=exempt)
+
+
+def _incidents(source: Source, week: str, previous: str) -> Incidents:
+    """CONTRACT section 9's events per party, and how many sources back them."""
+    names = parties()
+
+    def events(party: str, name: str, row: Mapping[str, Any]) -> PartyEvents:
+        count, corroborated = int(row["incidents"]), int(row["incidents_corroborated"])
+        return PartyEvents(
+            party=party, name=name, reports=int(row["violations"]), events=count,
+            corroborated=corroborated, corroborated_share=_share(corroborated, count),
+            killed=int(row["incident_killed"]), injured=int(row["incident_injured"]),
+        )  # fmt: skip
+
+    rows = {
+        str(r["party"]): _figures(r, COMPLIANCE.names)
+        for r in source.violations(week, previous)
+        if r["week"] == week
+    }
+    items = [
+        events(code, names[code].name if code in names else code, row)
+        for code, row in rows.items()
+        if row["incidents"]
+    ]
+    items.sort(key=lambda p: (-p.events, -p.reports, p.party))
+    summed = {n: sum(row[n] for row in rows.values()) for n in COMPLIANCE.names}
+    return Incidents(
+        parties=items,
+        total=events("total", "All parties", summed),
+        exempt=summed["incidents_exempt"],
+        sources=[EventSources(**r) for r in source.event_sources(week)],
+    )
 
 
 def _exempt(source: Source, week: str) -> list[ExemptIncident]:
@@ -247,6 +282,7 @@ def weekly_report(
         period=Period(start=start.date(), end=sunday),
         generated_at=moment,
         violations=_violations(source, week, previous),
+        incidents=_incidents(source, week, previous),
         exempt=_exempt(source, week),
         besieged=_besieged(source, week, end, sunday),
         coverage=_coverage(source, week, end),

@@ -71,6 +71,11 @@ _LISTED: tuple[tuple[str, str], ...] = (
     ("revised_reports", "#meta+reports+revised+num"),
     ("edition", "#meta+edition+num"),
     ("against_edition", "#meta+edition+against+num"),
+    ("reports", "#indicator+violations+reports+num"),
+    ("events", "#indicator+events+num"),
+    ("corroborated", "#indicator+events+corroborated+num"),
+    ("corroborated_share", "#indicator+events+corroborated+pct"),
+    ("sources", "#indicator+events+sources+num"),
     ("figure", "#indicator+name"),
     ("was", "#indicator+was+num"),
     ("now", "#indicator+now+num"),
@@ -103,6 +108,7 @@ def _rows(report: WeeklyReport) -> Iterator[dict[str, Any]]:
     """The report as flat rows, section by section (keys are CSV columns)."""
     for p in [*report.violations.parties, report.violations.total]:
         yield {"section": "violations", "party_name": p.name, **p.model_dump(exclude={"name"})}
+    yield from _event_rows(report)
     for e in report.exempt:
         yield {
             "section": "exempt", **e.model_dump(exclude={"reason", "verification"}),
@@ -151,6 +157,19 @@ def _coverage_rows(report: WeeklyReport) -> Iterator[dict[str, Any]]:
 
 COVERAGE_STATUS = {True: "monitored", False: "no reports"}
 """How every format names an area's coverage."""
+
+
+def _event_rows(report: WeeklyReport) -> Iterator[dict[str, Any]]:
+    """The events section (CONTRACT section 9): per party and total, then one row per
+    number of sources with how many events have it."""
+    incidents = report.incidents
+    if incidents is None:
+        return
+    for p in [*incidents.parties, incidents.total]:
+        yield {"section": "events", "party_name": p.name, **p.model_dump(exclude={"name"})}
+    yield {"section": "events_exempt", "events": incidents.exempt}
+    for s in incidents.sources:
+        yield {"section": "event_sources", "sources": s.sources, "events": s.events}
 
 
 def _cell(value: Any) -> str:

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any, Final, get_args
 
-from schemas.figures import COMPLIANCE, FIGURE_SETS
+from schemas.figures import COMPLIANCE, FIGURE_SETS, Judged
 from schemas.weekly_report import Cause, Restatement, RestatementReason
 from services.store import recompute as rc
 from services.store.database import Database
@@ -27,34 +26,11 @@ Cell = tuple[str, str, str | None]
 """(figure, area, party); party is None for the access figures."""
 
 
-@dataclass(frozen=True)
-class _Classified:
-    """A classified report row as :class:`schemas.figures.Classified` reads it."""
-
-    kind: str
-    status: str
-    exempt: bool
-    verification: str
-    killed: int
-    injured: int
-    beneficiaries: int
-    event: bool
-    sources: int
-
-    @classmethod
-    def of(cls, row: Mapping[str, Any]) -> _Classified:
-        return cls(
-            str(row["kind"]), str(row["status"]), bool(row["exempt"]), str(row["verification"]),
-            int(row["killed"]), int(row["injured"]), int(row["beneficiaries"]),
-            bool(row["event"]), int(row["sources"]),
-        )  # fmt: skip
-
-
 def contributions(rows: Iterable[Mapping[str, Any]]) -> dict[Cell, dict[str, int]]:
     """(figure, area, party) -> report_id -> what the report adds to it (non-zero only)."""
     result: dict[Cell, dict[str, int]] = defaultdict(dict)
     for row in rows:
-        report = _Classified.of(row)
+        report = Judged.of(row)
         for figures in FIGURE_SETS:
             if report.kind not in figures.kinds:
                 continue

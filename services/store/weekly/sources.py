@@ -9,6 +9,7 @@ Blocking (chDB runs in-process): call from a worker thread."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ from functools import cached_property
 from typing import Any, Protocol
 
 from schemas import FIELD_KINDS
-from schemas.figures import ACCESS, COMPLIANCE
+from schemas.figures import ACCESS, COMPLIANCE, Judged
 from services.store import recompute as rc
 from services.store.database import Database
 from services.store.weekly import sql
@@ -32,6 +33,10 @@ class Source(Protocol):
         ...
 
     def exempt(self, week: str, limit: int) -> Rows: ...
+
+    def event_sources(self, week: str) -> Rows:
+        """``sources`` and ``events``: the week's non-exempt events by their sources."""
+        ...
 
     def deliveries(self, week: str, areas: Sequence[str]) -> Rows:
         """``area`` and every access figure for the week."""
@@ -87,6 +92,9 @@ class StreamSource:
 
     def exempt(self, week: str, limit: int) -> Rows:
         return self.db.rows(sql.EXEMPT, week=week, limit=limit)
+
+    def event_sources(self, week: str) -> Rows:
+        return self.db.rows(sql.EVENT_SOURCES, week=week)
 
     def deliveries(self, week: str, areas: Sequence[str]) -> Rows:
         return self.db.rows(sql.DELIVERIES, week=week, areas=list(areas))
@@ -158,6 +166,12 @@ class RecountSource:
                                "injured", "verification")} | {"reason": r["exempt_reason"]}
             for r in listed[:limit]
         ]  # fmt: skip
+
+    def event_sources(self, week: str) -> Rows:
+        events = sql.figure(COMPLIANCE, "incidents")
+        rows = rc.classified_reports(self.db, self.as_of, week, self.offsets)
+        found = Counter(int(r["sources"]) for r in rows if events.value(Judged.of(r)))
+        return [{"sources": n, "events": found[n]} for n in sorted(found)]
 
     def deliveries(self, week: str, areas: Sequence[str]) -> Rows:
         wanted = set(areas)

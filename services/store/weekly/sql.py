@@ -55,6 +55,14 @@ ORDER BY occurred_at, report_id
 LIMIT {{limit:UInt32}}
 """  # noqa: S608
 
+EVENT_SOURCES = f"""
+SELECT sources, count() AS events
+FROM canonical_reports FINAL
+WHERE {figure(COMPLIANCE, "incidents").condition_sql()} AND counts AND week = {{week:String}}
+GROUP BY sources
+ORDER BY sources
+"""  # noqa: S608
+
 DELIVERIES = f"""
 SELECT area, {", ".join(ACCESS.names)}
 FROM {snapshot_table(ACCESS)} FINAL
