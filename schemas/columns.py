@@ -19,7 +19,7 @@ HXL_TAGS: Final[dict[str, str]] = {
     "kind": "#meta+kind",
     "occurred_at": "#date+occurred",
     "area": "#loc+code",
-    "perpetrator": "#org+code",
+    "perpetrator": "#group+code",  # armed parties are groups, as in ACLED's HXL; #org: agencies
     "target": "#meta+target",
     "category": "#event+type",
     "killed": "#affected+killed+num",
@@ -37,7 +37,7 @@ HXL_TAGS: Final[dict[str, str]] = {
     "request_ref": "#access+request+id",
     "beneficiaries_planned": "#targeted+num",
     "subject": "#meta+subject+id",
-    "party": "#org+designated+code",
+    "party": "#group+designated+code",
     "effective_to": "#date+end",
     "retracted": "#meta+retracted",
     "members": "#meta+members+id",

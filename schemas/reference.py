@@ -54,6 +54,8 @@ class _AreasFile(BaseModel):
     source: str = Field(min_length=1)
     name_ar_source: str = Field(min_length=1)
     note: str = Field(min_length=1)
+    adm1_pcode_source: str = Field(min_length=1)
+    adm1_pcodes: dict[str, str] = Field(min_length=1)
     areas: tuple[Area, ...] = Field(min_length=1)
 
 
@@ -86,6 +88,18 @@ def area_list() -> tuple[Area, ...]:
     loaded = _AreasFile.model_validate_json(_read("areas.json")).areas
     _check_codes("area", [a.code for a in loaded])
     return loaded
+
+
+@cache
+def adm1_pcodes() -> Mapping[str, str]:
+    """OCHA's P-code of every governorate the areas name (``Rural Damascus`` -> ``SY03``),
+    so exports join OCHA's common operational datasets; a governorate without one is a
+    data error at load time."""
+    loaded = _AreasFile.model_validate_json(_read("areas.json"))
+    missing = sorted({a.governorate for a in loaded.areas} - set(loaded.adm1_pcodes))
+    if missing:
+        raise ValueError(f"governorates without an adm1 P-code in areas.json: {missing}")
+    return MappingProxyType(dict(loaded.adm1_pcodes))
 
 
 @cache

@@ -263,7 +263,7 @@ def test_hxl_adds_a_row_of_hashtags_an_hxl_parser_reads(api: Api) -> None:
     assert header == [name for name, _ in COLUMNS]
     plain = csv_rows(api.get(PATH, "taskforce", format="csv").text)
     assert rows == plain[1:]  # same data, one more header row
-    for wanted in ("#date", "#adm1", "#loc", "#org", "#affected+killed", "#reached", "#inneed"):
+    for wanted in ("#date", "#adm1", "#loc", "#group", "#affected+killed", "#reached", "#inneed"):
         assert any(t == wanted or t.startswith(wanted + "+") for t in tags), wanted
 
     dataset = hxl.data(io.BytesIO(response.content), hxl.InputOptions(allow_local=True))
@@ -274,10 +274,28 @@ def test_hxl_adds_a_row_of_hashtags_an_hxl_parser_reads(api: Api) -> None:
                   and r.get("#meta+section") == "besieged")  # fmt: skip
     assert madaya.get("#reached") == "400"
     assert madaya.get("#inneed") == "40000"
-    assert madaya.get("#adm1") == "Rural Damascus"
-    killed = {r.get("#org"): r.get("#affected+killed") for r in parsed
+    assert madaya.get("#adm1+name") == "Rural Damascus"
+    assert madaya.get("#adm1+code") == "SY03"  # OCHA's P-code of the governorate
+    killed = {r.get("#group+code"): r.get("#affected+killed") for r in parsed
               if r.get("#meta+section") == "violations"}  # fmt: skip
     assert killed == {"gos": "2", "ru": "1", "hzb": "0", "total": "3"}
+
+
+def test_hxl_passes_libhxl_s_validation_with_the_core_schema(api: Api) -> None:
+    """What `hxlvalidate` does: the HXL core schema (dates are dates, numbers numbers,
+    ...) over every row; the week is a label (#meta+week), its days are #date."""
+    response = api.get(PATH, "monitor", format="hxl")
+    errors: list[Any] = []
+    schema = hxl.schema(callback=errors.append)
+    dataset = hxl.data(io.BytesIO(response.content), hxl.InputOptions(allow_local=True))
+    schema.validate(dataset)
+    refused = [(e.rule.tag_pattern, e.message, e.value) for e in errors
+               if e.rule.severity == "error"]  # fmt: skip
+    assert refused == []
+    rows = list(hxl.data(io.BytesIO(response.content), hxl.InputOptions(allow_local=True)))
+    named = [r for r in rows if r.get("#adm1+name")]
+    assert named
+    assert all((r.get("#adm1+code") or "").startswith("SY") for r in named)
 
 
 # -- Markdown and HTML ---------------------------------------------------------------------

@@ -19,22 +19,23 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from core.spreadsheet import safe_cell
 from schemas.columns import HXL_TAGS
 from schemas.figures import FIGURE_SETS
-from schemas.reference import reference_source
+from schemas.reference import adm1_pcodes, reference_source
 from schemas.weekly_report import BesiegedArea, PartyViolations, RequestCounts, WeeklyReport
 from services.store.weekly.formats import Format
 
 # (CSV column, HXL hashtag): one wide table, a `section` column says what a row is. A
 # column named as a report field has that field's hashtag, the one spreadsheet import reads.
 _LISTED: tuple[tuple[str, str], ...] = (
-    ("week", "#date+week"),
+    ("week", "#meta+week"),  # 2016-W09 is a label, not a date; the period's dates are below
     ("period_start", "#date+start"),
     ("period_end", "#date+end"),
     ("section", "#meta+section"),
     ("governorate", "#adm1+name"),
+    ("governorate_pcode", "#adm1+code"),  # OCHA's P-code, to join the COD datasets
     ("area", HXL_TAGS["area"]),
     ("area_name", "#loc+name"),
     ("party", HXL_TAGS["perpetrator"]),  # the violations' party is their perpetrator
-    ("party_name", "#org+name"),
+    ("party_name", "#group+name"),
     ("report_id", HXL_TAGS["report_id"]),
     ("target", HXL_TAGS["target"]),
     ("occurred_at", HXL_TAGS["occurred_at"]),
@@ -202,6 +203,8 @@ def to_csv(report: WeeklyReport, hxl: bool = False) -> str:
     }
     for row in _rows(report):
         merged = {**common, **row}
+        if merged.get("governorate"):
+            merged["governorate_pcode"] = adm1_pcodes().get(str(merged["governorate"]))
         unknown = set(merged) - set(names)
         if unknown:  # a model field without a column would be lost silently
             raise ValueError(f"no CSV column for {sorted(unknown)}")
