@@ -324,6 +324,29 @@ def _build(kind: str) -> Form:
     )
 
 
+def xlsform_workbook(form: Form) -> bytes:
+    """The form's XLSForm as an ``.xlsx`` workbook (sheets ``survey``, ``choices``,
+    ``settings``), for servers that take XLSForms (KoboToolbox, ODK Central): the very rows
+    the XForm was converted from."""
+    import io
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    first = book.active
+    assert first is not None
+    book.remove(first)
+    for sheet_name, rows in form.xlsform.items():
+        sheet = book.create_sheet(sheet_name)
+        columns = list(dict.fromkeys(key for row in rows for key in row))
+        sheet.append(columns)
+        for row in rows:
+            sheet.append([row.get(column, "") for column in columns])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
 @cache
 def forms() -> Mapping[str, Form]:
     """Every form by form id, built once per process (pyxform takes a fraction of a second)."""

@@ -34,7 +34,7 @@ from core.http import BASIC_CHALLENGE, Problem, as_problem, basic_password, requ
 from core.keys import ApiKey, Role
 from schemas import content_hash, parse_report
 from schemas.fields import REPORT_ID_PATTERN
-from services.ingest.forms import Form, forms
+from services.ingest.forms import Form, forms, xlsform_workbook
 from services.ingest.ledger import Ledger, Verdict
 from services.ingest.routes import _accept
 from services.ingest.state import IngestState, ingest_state
@@ -136,14 +136,39 @@ async def form_list(request: Request, formID: str | None = None) -> Response:
 async def form_download(request: Request, form_id: str) -> Response:
     """The XForm itself (its md5 is the form list's ``hash``)."""
     try:
-        _partner(ingest_state(request), request)
-        form = forms().get(form_id)
-        if form is None:
-            known = ", ".join(forms())
-            raise Problem(404, f"no form {form_id!r}; the forms are {known} (see /formList)")
+        form = _known_form(request, form_id)
     except TruceError as exc:
         return _refusal(exc)
     return _xml(form.xform)
+
+
+def _known_form(request: Request, form_id: str) -> Form:
+    """The form a partner asks for (401/403 for other callers, 404 for no such form)."""
+    _partner(ingest_state(request), request)
+    form = forms().get(form_id)
+    if form is None:
+        known = ", ".join(forms())
+        raise Problem(404, f"no form {form_id!r}; the forms are {known} (see /formList)")
+    return form
+
+
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@router.get("/forms/{form_id}/xlsform")
+async def form_workbook(request: Request, form_id: str) -> Response:
+    """The XLSForm the XForm was made from, as ``.xlsx`` (to load into KoboToolbox or ODK
+    Central, or to read the questions and choice lists in a spreadsheet)."""
+    try:
+        form = _known_form(request, form_id)
+    except TruceError as exc:
+        return _refusal(exc)
+    disposition = f'attachment; filename="{form.form_id}.xlsx"'
+    return Response(
+        xlsform_workbook(form),
+        media_type=XLSX_MEDIA_TYPE,
+        headers={"Content-Disposition": disposition, **OPENROSA},
+    )
 
 
 @router.head("/submission")

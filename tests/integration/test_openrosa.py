@@ -122,6 +122,25 @@ def test_form_list_and_download_need_a_partner_key(ingest: Ingest, phone: Collec
     assert "truce_violation" in message(missing)
 
 
+def test_the_xlsform_workbook_converts_to_the_served_xform(phone: Collect, tmp_path: Path) -> None:
+    """The .xlsx a KoboToolbox or ODK Central user loads is the form Collect downloads:
+    pyxform turns the workbook into the very XForm served at /forms/{id}."""
+    from pyxform.xls2xform import convert
+
+    for form_id in ("truce_violation", "truce_delivery", "truce_access_request"):
+        workbook = phone.get(f"/forms/{form_id}/xlsform")
+        assert workbook.status_code == 200
+        assert_openrosa(workbook)
+        assert workbook.headers["content-disposition"] == (
+            f'attachment; filename="{form_id}.xlsx"'
+        )
+        path = tmp_path / f"{form_id}.xlsx"
+        path.write_bytes(workbook.content)
+        converted = convert(xlsform=str(path), form_name="data", pretty_print=True).xform
+        assert converted.encode() == phone.get(f"/forms/{form_id}").content
+    assert phone.get("/forms/truce_nothing/xlsform").status_code == 404
+
+
 # -- submission ---------------------------------------------------------------
 
 
