@@ -208,6 +208,90 @@ def test_the_dashboard_shows_the_numbers_of_the_api(store: Store, session: Sessi
     assert session.errors == []
 
 
+LABEL_BOXES = """() => [...document.querySelectorAll('#map text.label')].map(t => {
+    const b = t.getBBox();
+    return {area: t.dataset.area || null, text: t.firstChild.textContent, x: b.x, y: b.y,
+            w: b.width, h: b.height, title: t.querySelector('title')?.textContent || '',
+            leader: t.dataset.leader === 'true'};
+})"""
+
+
+def overlapping(boxes: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [
+        (a["text"], b["text"])
+        for i, a in enumerate(boxes)
+        for b in boxes[i + 1 :]
+        if a["x"] < b["x"] + b["w"] and b["x"] < a["x"] + a["w"]
+        and a["y"] < b["y"] + b["h"] and b["y"] < a["y"] + a["h"]
+    ]  # fmt: skip
+
+
+def test_the_map_draws_syria_its_neighbours_and_a_label_per_area(
+    store: Store, session: Session
+) -> None:
+    """Natural Earth's borders and coastline (vendored), every area inside Syria's outline,
+    every area labelled with its name (code on hover), and no two labels overlapping at the
+    default zoom, nor after zooming in."""
+    page = session.page
+    open_dashboard(store, page, store.keys["monitor"])
+    assert page.get_attribute("body", "data-state") == "ready", page.inner_text("#message")
+    countries = page.eval_on_selector_all(
+        "#map path.land[data-country]", "ps => ps.map(p => p.dataset.country)"
+    )
+    assert {"Syria", "Lebanon", "Turkey", "Iraq", "Jordan", "Israel"} <= set(countries)
+    lengths = page.evaluate(
+        "() => ['border', 'coast'].map(c => document.querySelector('#map path.' + c)"
+        ".getTotalLength())"
+    )
+    assert min(lengths) > 300, lengths  # drawn, and more than a stub
+    inside = page.evaluate(
+        """() => {
+        const syria = document.querySelector('#map path.land.syria');
+        return Object.fromEntries([...document.querySelectorAll('#map g[data-area] circle.area')]
+            .map(c => [c.closest('g').dataset.area, syria.isPointInFill(
+                new DOMPoint(Number(c.getAttribute('cx')), Number(c.getAttribute('cy'))))]));
+    }"""
+    )
+    areas = store.get("/v1/reference/areas")
+    assert inside == {a["code"]: True for a in areas}
+
+    labels = page.evaluate(LABEL_BOXES)
+    by_area = {label["area"]: label for label in labels if label["area"]}
+    assert sorted(by_area) == sorted(a["code"] for a in areas)
+    for area in areas:
+        label = by_area[area["code"]]
+        assert label["text"], area
+        assert area["name"].startswith(label["text"]), (label, area)
+        assert label["title"] == f"{area['name']} · {area['code']}"
+    assert overlapping(labels) == []
+    inside_map = [b["x"] >= 0 and b["x"] + b["w"] <= 640 and b["y"] >= 0 and b["y"] + b["h"] <= 540
+                  for b in labels]  # fmt: skip
+    assert all(inside_map)
+    assert {"Syria", "Lebanon", "Turkey"} <= {b["text"] for b in labels if not b["area"]}
+    assert page.locator("#map text[data-crowded], #map text[data-outside]").count() == 0
+    # the Damascus and Eastern Ghouta cluster cannot be labelled in place: leader lines
+    assert any(by_area[code]["leader"] for code in ("jobar", "zamalka", "ein_terma", "saqba"))
+    assert page.locator("#map line.leader").count() == sum(b["leader"] for b in labels)
+
+    page.click("#zoom-in")
+    page.wait_for_selector("#map[data-zoom='1.6']")
+    assert "scale(1.6)" in (page.get_attribute("#map-geo", "transform") or "")
+    box = page.locator("#map").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.7)
+    page.mouse.wheel(0, -200)
+    page.wait_for_selector("#map[data-zoom='2']")
+    zoomed = page.evaluate(LABEL_BOXES)
+    shown = [b for b in zoomed if b["w"] > 0]  # not hidden (off the zoomed map, crowded)
+    assert sum(1 for b in shown if b["area"]) >= 5
+    assert overlapping(shown) == []
+    page.click("#zoom-reset")
+    page.wait_for_selector("#map[data-zoom='1']")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator("#map-panel").screenshot(path=str(ARTIFACTS / "dashboard-map.png"))
+    assert session.errors == []
+
+
 def test_a_number_drills_down_to_its_reports(store: Store, session: Session) -> None:
     page = session.page
     open_dashboard(store, page, store.keys["taskforce"])
@@ -281,7 +365,9 @@ def test_the_page_and_its_assets_need_no_key(store: Store) -> None:
     assert "default-src 'none'" in policy
     assert "connect-src 'self'" in policy
     assert page.headers["referrer-policy"] == "no-referrer"
-    for asset in ("dashboard.js", "dashboard.css", "vendor/chartjs/chart.umd.min.js"):
+    for asset in ("dashboard.js", "dashboard.css", "vendor/chartjs/chart.umd.min.js",
+                  "vendor/topojson-client/topojson-client.min.js",
+                  "vendor/world-atlas/countries-50m.json"):  # fmt: skip
         response = httpx.get(f"{store.settings.query_url}/dashboard/static/{asset}")
         assert response.status_code == 200, asset
     assert "://" not in page.text.replace("http://www.w3.org", "")
