@@ -308,8 +308,68 @@ def test_a_number_drills_down_to_its_reports(store: Store, session: Session) -> 
     assert shown == ["v-isil-1", "v-raqqa-1"]
 
     page.click("#drill tbody tr[data-report=v-isil-1] button")
-    page.wait_for_selector("#report-detail:not([hidden])")
-    assert '"report_id": "v-isil-1"' in page.inner_text("#report-detail")
+    page.wait_for_selector("#report-detail[data-report=v-isil-1]:not([hidden])")
+    history = store.get("/v1/reports/v-isil-1")
+    revisions = page.eval_on_selector_all(
+        "#report-detail ol.timeline li", "lis => lis.map(li => Number(li.dataset.revision))"
+    )
+    assert revisions == [r["revision"] for r in history["revisions"]]
+    fields = page.eval_on_selector_all(
+        "#report-detail table.fields tr[data-field]",
+        "trs => Object.fromEntries(trs.map(tr => [tr.dataset.field, "
+        "[tr.querySelector('td').textContent, tr.querySelector('td').title]]))",
+    )
+    assert set(fields) == set(history["current"])
+    assert fields == {name: [str(value), ""] for name, value in history["current"].items()}
+    assert "verification unverified" in page.inner_text("#report-detail p.classification")
+    assert session.errors == []
+
+
+def test_the_drill_down_opens_beside_the_number_with_names(store: Store, session: Session) -> None:
+    """The side panel opens next to the number clicked (not far down the page), names areas
+    and parties (codes on hover), exports its list as CSV and offers the week's files."""
+    page = session.page
+    open_dashboard(store, page, store.keys["monitor"])
+    button = page.locator(
+        "#weekly tr[data-area=madaya][data-party=gos] td[data-field=violations] button"
+    )
+    button.click()
+    page.wait_for_selector("#drill-panel:not([hidden]) #drill:not([hidden])")
+    number = button.bounding_box()
+    panel = page.locator("#drill-panel").bounding_box()
+    assert number is not None
+    assert panel is not None
+    assert abs(panel["y"] - number["y"]) < 40, (panel, number)  # level with the number
+    assert 0 < panel["x"] - (number["x"] + number["width"]) < 40 or (
+        0 < number["x"] - (panel["x"] + panel["width"]) < 40
+    ), (panel, number)  # beside it
+    cells = page.eval_on_selector_all(
+        "#drill tbody tr[data-report=v-gos-1] td span[title]",
+        "spans => spans.map(s => [s.textContent, s.title])",
+    )
+    areas = {a["code"]: a["name"] for a in store.get("/v1/reference/areas")}
+    parties = {p["code"]: p["name"] for p in store.get("/v1/reference/parties")}
+    assert cells == [[areas["madaya"], "madaya"], [parties["gos"], "gos"]]
+    assert page.inner_text("#drill-note").startswith("1\N{EN DASH}1 of 1 report")
+    assert page.is_disabled("#drill-next")
+
+    with page.expect_download() as saved:
+        page.click("#drill-csv")
+    lines = Path(saved.value.path()).read_text().splitlines()
+    assert lines[0].startswith("report_id,kind,revision,org,occurred_at")
+    assert len(lines) == 2
+    assert lines[1].startswith("v-gos-1,")
+    assert f",madaya,{areas['madaya']},gos,{parties['gos']}," in lines[1]
+
+    editions = store.get("/v1/editions", week=seed.WEEK)
+    shown = page.eval_on_selector_all("#files li", "lis => lis.map(li => li.dataset.edition)")
+    assert shown == [""] + [str(e["edition"]) for e in editions]
+    with page.expect_download() as saved:
+        page.click("#files li[data-edition=''] button[data-format=hxl]")
+    assert saved.value.suggested_filename == f"truce-weekly-{seed.WEEK}.hxl.csv"
+    assert Path(saved.value.path()).read_text().splitlines()[1].startswith("#")  # HXL tags
+    page.click("#drill-close")
+    assert page.locator("#drill-panel").is_hidden()
     assert session.errors == []
 
 

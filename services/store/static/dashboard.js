@@ -9,7 +9,7 @@ const TREND_WEEKS = 8;
 const PALETTE = ["#b3261e", "#1f5fa8", "#1e6b3a", "#8a5a00", "#6b3fa0", "#0f7c86", "#a83279",
   "#4d5b69", "#c76b00", "#2e8b57", "#7b2d26", "#36648b"];
 
-const state = { key: "", week: "", area: "", party: "", areas: [], parties: [], charts: {}, session: null, geo: null, mapData: null, view: { k: 1, tx: 0, ty: 0 } };
+const state = { key: "", week: "", area: "", party: "", areas: [], parties: [], charts: {}, session: null, geo: null, mapData: null, view: { k: 1, tx: 0, ty: 0 }, drill: null };
 const $ = (selector) => document.querySelector(selector);
 
 // -- ISO weeks ------------------------------------------------------------------------------
@@ -127,7 +127,7 @@ const pct = (share) => (share === null || share === undefined ? "n/a" : `${(shar
 function drillButton(value, filters, title) {
   const button = el("button", { type: "button", title: "List the reports behind this number" }, fmt(value));
   button.dataset.value = String(value);
-  button.addEventListener("click", () => drill(filters, title));
+  button.addEventListener("click", () => drill(filters, title, button));
   return button;
 }
 
@@ -197,7 +197,7 @@ function renderWeekly(rows) {
       ...EVENT_FIELDS.map((field) => [field, null]),
     ];
     const tr = el("tr", { dataset: { area: row.area, party: row.party } },
-      el("td", {}, areaName(row.area)), el("td", { title: partyName(row.party) }, row.party));
+      el("td", { title: row.area }, areaName(row.area)), el("td", { title: row.party }, partyName(row.party)));
     for (const [field, filters] of numbers) {
       const td = el("td", { className: "n", dataset: { field } });
       td.append(filters ? drillButton(row[field], filters, `${field.replace("_", " ")}: ${where}`) : fmt(row[field]));
@@ -676,43 +676,212 @@ async function renderTrends() {
 }
 
 // -- drill-down -----------------------------------------------------------------------------
-async function drill(filters, title) {
+// The reports behind a number, in a side panel opened next to the number clicked: names
+// with codes on hover, pages of PAGE_SIZE, a CSV of the whole list, and a report's fields
+// and revisions as a timeline.
+const PAGE_SIZE = 100;
+const CSV_FIELDS = ["report_id", "kind", "revision", "org", "occurred_at", "received_at", "week", "area", "area_name",
+  "party", "party_name", "category", "target", "status", "killed", "injured", "beneficiaries", "verification",
+  "exempt", "exempt_reason", "retracted"];
+
+const named = (name, code) => el("span", { title: code }, name);
+const when = (text) => (text ? text.slice(0, 16).replace("T", " ") : "");
+
+function placeBeside(panel, anchor) {
+  panel.hidden = false;
+  const rect = anchor.getBoundingClientRect();
+  const width = Math.min(620, document.documentElement.clientWidth - 24);
+  panel.style.width = `${width}px`;
+  const right = rect.right + 12;
+  const left = right + width <= document.documentElement.clientWidth ? right : Math.max(12, rect.left - width - 12);
+  panel.style.left = `${left + window.scrollX}px`;
+  panel.style.top = `${Math.max(0, rect.top + window.scrollY - 8)}px`;
+}
+
+async function drill(filters, title, anchor) {
+  state.drill = { filters, title, offset: 0 };
   $("#drill-title").textContent = title;
+  if (anchor) placeBeside($("#drill-panel"), anchor);
+  await drillPage(0);
+}
+
+async function drillPage(offset) {
+  const { filters } = state.drill;
   $("#report-detail").hidden = true;
   const table = $("#drill");
   const body = table.querySelector("tbody");
   try {
-    const page = await api("/v1/reports", { ...filters, limit: 200 });
+    const page = await api("/v1/reports", { ...filters, limit: PAGE_SIZE, offset });
+    state.drill.offset = offset;
+    state.drill.total = page.total;
     body.replaceChildren();
     for (const r of page.reports) {
-      const link = el("button", { type: "button", title: "Every revision of this report" }, r.report_id);
+      const link = el("button", { type: "button", className: "report-id", title: `${r.report_id}: its fields and every revision` }, r.report_id);
       link.addEventListener("click", () => showReport(r.report_id));
       body.append(el("tr", { dataset: { report: r.report_id } },
-        el("td", {}, link), el("td", {}, r.occurred_at.slice(0, 16).replace("T", " ")),
-        el("td", {}, areaName(r.area)), el("td", {}, r.party), el("td", {}, r.status),
+        el("td", {}, link), el("td", {}, when(r.occurred_at)),
+        el("td", {}, named(areaName(r.area), r.area)), el("td", {}, named(partyName(r.party), r.party)), el("td", {}, r.status),
         el("td", { className: "n" }, fmt(r.killed)), el("td", {}, r.verification),
-        el("td", {}, r.exempt ? r.exempt_reason : "")));
+        el("td", { title: r.exempt_reason || "" }, r.exempt ? exemptText(r.exempt_reason) : "")));
     }
-    $("#drill-note").textContent = page.total > page.reports.length
-      ? `${page.reports.length} of ${page.total} reports (the first ones by time).`
-      : `${page.total} report${page.total === 1 ? "" : "s"}.`;
+    const last = offset + page.reports.length;
+    $("#drill-note").textContent = page.total
+      ? `${fmt(offset + 1)}–${fmt(last)} of ${fmt(page.total)} report${page.total === 1 ? "" : "s"} (by time of occurrence).`
+      : "No report.";
+    $("#drill-prev").disabled = offset === 0;
+    $("#drill-next").disabled = last >= page.total;
+    $("#drill-csv").disabled = !page.total;
     table.hidden = false;
     table.dataset.total = String(page.total);
+    table.dataset.offset = String(offset);
     showMessage("");
   } catch (error) {
     handle(error);
   }
 }
 
+// "designation:des-tadmur-isil" reads as the party it designates, where it names one
+function exemptText(reason) {
+  const [kind, code] = (reason || "").split(":");
+  if (kind === "designation" && code) {
+    const party = state.parties.find((p) => code.endsWith(`-${p.code}`));
+    return party ? `designated party (${party.name})` : "designated party";
+  }
+  return reason || "exempt";
+}
+
+function csvCell(value) {
+  const text = value === null || value === undefined ? "" : String(value);
+  return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+function download(name, type, text) {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  const link = el("a", { href: url, download: name });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+// the whole list, every page of it, as CSV (names beside the codes)
+async function exportDrill() {
+  const rows = [];
+  try {
+    for (let offset = 0; offset === 0 || offset < state.drill.total; offset += 500) {
+      const page = await api("/v1/reports", { ...state.drill.filters, limit: 500, offset });
+      state.drill.total = page.total;
+      rows.push(...page.reports);
+      if (!page.reports.length) break;
+    }
+  } catch (error) {
+    handle(error);
+    return;
+  }
+  const lines = [CSV_FIELDS.join(",")];
+  for (const r of rows) {
+    const full = { ...r, area_name: areaName(r.area), party_name: partyName(r.party) };
+    lines.push(CSV_FIELDS.map((f) => csvCell(full[f])).join(","));
+  }
+  const csv = `${lines.join("\r\n")}\r\n`;
+  $("#drill").dataset.csvRows = String(rows.length);
+  download(`truce-reports-${state.week}.csv`, "text/csv", csv);
+}
+
+const NAMED_FIELDS = { area: areaName, party: partyName, perpetrator: partyName };
+
+function fieldRows(report) {
+  const body = el("tbody");
+  for (const [name, value] of Object.entries(report || {})) {
+    let shown = value !== null && typeof value === "object" ? JSON.stringify(value) : String(value);
+    let title = "";
+    if (NAMED_FIELDS[name] && typeof value === "string") {
+      title = value;
+      shown = NAMED_FIELDS[name](value);
+    }
+    body.append(el("tr", { dataset: { field: name } }, el("th", {}, name), el("td", title ? { title } : {}, shown)));
+  }
+  return el("table", { className: "fields" }, body);
+}
+
+function changedFields(before, after) {
+  if (!before) return "first filed";
+  const names = new Set([...Object.keys(before), ...Object.keys(after)]);
+  const changed = [...names].filter((n) => JSON.stringify(before[n]) !== JSON.stringify(after[n]));
+  return changed.length ? `changed: ${changed.join(", ")}` : "no change";
+}
+
 async function showReport(reportId) {
   try {
-    const report = await api(`/v1/reports/${encodeURIComponent(reportId)}`);
+    const history = await api(`/v1/reports/${encodeURIComponent(reportId)}`);
     const detail = $("#report-detail");
-    detail.textContent = JSON.stringify(report, null, 2);
+    const c = history.classification;
+    const timeline = el("ol", { className: "timeline" });
+    history.revisions.forEach((rev, i) => {
+      timeline.append(el("li", { dataset: { revision: String(rev.revision) } },
+        el("strong", {}, `revision ${rev.revision}`), ` · ${when(rev.received_at)} UTC · ${rev.org} (${rev.key_name}) · `,
+        changedFields(i ? history.revisions[i - 1].report : null, rev.report)));
+    });
+    const close = el("button", { type: "button", className: "close" }, "back to the list");
+    close.addEventListener("click", () => { detail.hidden = true; $("#drill").hidden = false; });
+    detail.replaceChildren(
+      el("h3", {}, el("span", { className: "report-id" }, history.report_id), ` · filed by ${history.owner}`),
+      el("p", { className: "classification" }, c
+        ? `Counts in ${c.week}: ${c.counts ? "yes" : "no"}; verification ${c.verification}${c.exempt ? `; exempt: ${exemptText(c.exempt_reason)}` : ""}`
+        : "Not classified yet (or retracted)."),
+      el("h4", {}, "Current fields"), fieldRows(history.current),
+      el("h4", {}, `Revisions (${history.revisions.length})`), timeline, close);
+    detail.dataset.report = history.report_id;
     detail.hidden = false;
+    $("#drill").hidden = true;
   } catch (error) {
     handle(error);
   }
+}
+
+// The weekly report's five files and the week's editions: fetched with the key (links could
+// not carry it), then saved.
+const REPORT_FORMATS = [["json", "JSON"], ["md", "Markdown"], ["html", "HTML"], ["csv", "CSV"], ["hxl", "HXL CSV"]];
+const REPORT_EXTENSIONS = { json: "json", md: "md", html: "html", csv: "csv", hxl: "hxl.csv" };
+
+async function saveWeekly(format, edition) {
+  const params = new URLSearchParams({ format });
+  if (edition) params.set("edition", String(edition));
+  try {
+    const response = await fetch(`/v1/weekly-report/${state.week}?${params}`, {
+      headers: { Authorization: `Bearer ${state.key}` }, cache: "no-store",
+    });
+    if (!response.ok) throw new ApiError(response.status, response.statusText);
+    const name = `truce-weekly-${state.week}${edition ? `-edition-${edition}` : ""}.${REPORT_EXTENSIONS[format]}`;
+    download(name, response.headers.get("content-type") || "application/octet-stream", await response.text());
+  } catch (error) {
+    handle(error);
+  }
+}
+
+function fileButtons(edition) {
+  return REPORT_FORMATS.map(([format, label]) => {
+    const button = el("button", { type: "button", className: "file", dataset: { format, edition: String(edition || "") } }, label);
+    button.addEventListener("click", () => saveWeekly(format, edition));
+    return button;
+  });
+}
+
+async function renderFiles() {
+  const editions = await api("/v1/editions", { week: state.week });
+  const list = $("#files");
+  list.replaceChildren(el("li", { dataset: { edition: "" } }, el("span", {}, `${state.week}, as now: `), ...fileButtons(null)));
+  for (const e of editions) {
+    list.append(el("li", { dataset: { edition: String(e.edition) } },
+      el("span", {}, `edition ${e.edition}${e.published_at ? ` (${when(e.published_at)} UTC)` : ""}: `), ...fileButtons(e.edition)));
+  }
+}
+
+function wireDrill() {
+  $("#drill-prev").addEventListener("click", () => drillPage(Math.max(0, state.drill.offset - PAGE_SIZE)));
+  $("#drill-next").addEventListener("click", () => drillPage(state.drill.offset + PAGE_SIZE));
+  $("#drill-csv").addEventListener("click", exportDrill);
+  $("#drill-close").addEventListener("click", () => { $("#drill-panel").hidden = true; });
 }
 
 // -- loading --------------------------------------------------------------------------------
@@ -745,6 +914,7 @@ async function load() {
     await loadGeography();
     renderMap(weekly.rows, report);
     await renderCandidates();
+    await renderFiles();
     await renderTrends();
     showMessage("");
     document.body.dataset.week = state.week;
@@ -786,6 +956,7 @@ async function start() {
   $("#area").addEventListener("change", (event) => setFilter("area", event.target.value));
   $("#party").addEventListener("change", (event) => setFilter("party", event.target.value));
   wireMapControls();
+  wireDrill();
   $("#forget").addEventListener("click", () => {
     sessionStorage.removeItem(KEY_STORE);
     askForKey();
