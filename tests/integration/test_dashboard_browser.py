@@ -352,6 +352,8 @@ def test_the_drill_down_opens_beside_the_number_with_names(store: Store, session
     assert cells == [[areas["madaya"], "madaya"], [parties["gos"], "gos"]]
     assert page.inner_text("#drill-note").startswith("1\N{EN DASH}1 of 1 report")
     assert page.is_disabled("#drill-next")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-drill.png"))
 
     with page.expect_download() as saved:
         page.click("#drill-csv")
