@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -197,9 +198,11 @@ def test_the_dashboard_shows_the_numbers_of_the_api(store: Store, session: Sessi
         ".map(d => [d.label, d.data]))"
     )
     expected: dict[str, list[int]] = {}
+    party_names = {p["code"]: p["name"] for p in store.get("/v1/reference/parties")}
     for i, week in enumerate(weeks):
         for r in store.get("/v1/metrics/weekly", week=week)["rows"]:
-            expected.setdefault(r["party"], [0] * len(weeks))[i] += r["violations"]
+            # the legend names the party
+            expected.setdefault(party_names[r["party"]], [0] * len(weeks))[i] += r["violations"]
     assert datasets == expected
 
     ARTIFACTS.mkdir(exist_ok=True)
@@ -482,6 +485,45 @@ def test_the_task_force_sees_candidates_and_what_ingest_answers_a_link(
         assert shown.startswith(f"refused ({direct.status_code}): "), shown
         assert direct.json()["detail"] in shown
         assert row.locator("button.link").is_enabled()  # it may be tried again
+
+
+def test_the_side_panel_pages_past_a_hundred_reports(store: Store, session: Session) -> None:
+    """105 reports in 2016-W13 (a week no other test here reads): the panel shows them a
+    hundred at a time in the API's order, and its CSV holds all of them."""
+    names = topic_names(store.settings.topic_prefix)
+    start = seed.at("03-28")
+    many = [
+        seed.hit(f"p-{i:03d}", "03-28", "tadmur", "isil", occurred_at=start.replace(minute=0)
+                 + timedelta(minutes=30 * i), received_at=start)
+        for i in range(105)
+    ]  # fmt: skip
+    seed.publish_records(store.settings.bootstrap_servers, names, canonical=many)
+    seed.wait_stored(store.settings.bootstrap_servers, store.settings.topic_prefix)
+    page = session.page
+    open_dashboard(store, page, store.keys["monitor"], week="2016-W13")
+    assert page.get_attribute("body", "data-state") == "ready"
+    filters = {"week": "2016-W13", "kind": "violation", "area": "tadmur"}
+    page.evaluate(
+        "filters => drill(filters, 'test', document.querySelector('#sum-violations'))", filters
+    )
+    page.wait_for_selector("#drill[data-total='105'][data-offset='0']")
+    api = store.get("/v1/reports", **filters, limit=500)["reports"]
+    assert [r["report_id"] for r in api] == [f"p-{i:03d}" for i in range(105)]
+    shown = page.eval_on_selector_all("#drill tbody tr", "rows => rows.map(r => r.dataset.report)")
+    assert shown == [r["report_id"] for r in api[:100]]
+    assert page.inner_text("#drill-note").startswith("1\N{EN DASH}100 of 105")
+    page.click("#drill-next")
+    page.wait_for_selector("#drill[data-offset='100']")
+    shown = page.eval_on_selector_all("#drill tbody tr", "rows => rows.map(r => r.dataset.report)")
+    assert shown == [r["report_id"] for r in api[100:]]
+    assert page.is_disabled("#drill-next")
+    with page.expect_download() as saved:
+        page.click("#drill-csv")
+    lines = Path(saved.value.path()).read_text().splitlines()
+    assert [line.split(",")[0] for line in lines[1:]] == [r["report_id"] for r in api]
+    page.click("#drill-prev")
+    page.wait_for_selector("#drill[data-offset='0']")
+    assert session.errors == []
 
 
 def test_restated_figures_are_marked(store: Store, session: Session) -> None:

@@ -666,7 +666,7 @@ async function renderTrends() {
   const byArea = {};
   answers.forEach((answer, i) => {
     for (const row of answer.rows) {
-      (byParty[row.party] ||= Array(weeks.length).fill(0))[i] += row.violations;
+      (byParty[partyName(row.party)] ||= Array(weeks.length).fill(0))[i] += row.violations;
       (byArea[areaName(row.area)] ||= Array(weeks.length).fill(0))[i] += row.violations;
     }
   });
