@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -197,14 +198,100 @@ def test_the_dashboard_shows_the_numbers_of_the_api(store: Store, session: Sessi
         ".map(d => [d.label, d.data]))"
     )
     expected: dict[str, list[int]] = {}
+    party_names = {p["code"]: p["name"] for p in store.get("/v1/reference/parties")}
     for i, week in enumerate(weeks):
         for r in store.get("/v1/metrics/weekly", week=week)["rows"]:
-            expected.setdefault(r["party"], [0] * len(weeks))[i] += r["violations"]
+            # the legend names the party
+            expected.setdefault(party_names[r["party"]], [0] * len(weeks))[i] += r["violations"]
     assert datasets == expected
 
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
     print(f"screenshot: {ARTIFACTS / 'dashboard.png'}")
+    assert session.errors == []
+
+
+LABEL_BOXES = """() => [...document.querySelectorAll('#map text.label')].map(t => {
+    const b = t.getBBox();
+    return {area: t.dataset.area || null, text: t.firstChild.textContent, x: b.x, y: b.y,
+            w: b.width, h: b.height, title: t.querySelector('title')?.textContent || '',
+            leader: t.dataset.leader === 'true'};
+})"""
+
+
+def overlapping(boxes: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [
+        (a["text"], b["text"])
+        for i, a in enumerate(boxes)
+        for b in boxes[i + 1 :]
+        if a["x"] < b["x"] + b["w"] and b["x"] < a["x"] + a["w"]
+        and a["y"] < b["y"] + b["h"] and b["y"] < a["y"] + a["h"]
+    ]  # fmt: skip
+
+
+def test_the_map_draws_syria_its_neighbours_and_a_label_per_area(
+    store: Store, session: Session
+) -> None:
+    """Natural Earth's borders and coastline (vendored), every area inside Syria's outline,
+    every area labelled with its name (code on hover), and no two labels overlapping at the
+    default zoom, nor after zooming in."""
+    page = session.page
+    open_dashboard(store, page, store.keys["monitor"])
+    assert page.get_attribute("body", "data-state") == "ready", page.inner_text("#message")
+    countries = page.eval_on_selector_all(
+        "#map path.land[data-country]", "ps => ps.map(p => p.dataset.country)"
+    )
+    assert {"Syria", "Lebanon", "Turkey", "Iraq", "Jordan", "Israel"} <= set(countries)
+    lengths = page.evaluate(
+        "() => ['border', 'coast'].map(c => document.querySelector('#map path.' + c)"
+        ".getTotalLength())"
+    )
+    assert min(lengths) > 300, lengths  # drawn, and more than a stub
+    inside = page.evaluate(
+        """() => {
+        const syria = document.querySelector('#map path.land.syria');
+        return Object.fromEntries([...document.querySelectorAll('#map g[data-area] circle.area')]
+            .map(c => [c.closest('g').dataset.area, syria.isPointInFill(
+                new DOMPoint(Number(c.getAttribute('cx')), Number(c.getAttribute('cy'))))]));
+    }"""
+    )
+    areas = store.get("/v1/reference/areas")
+    assert inside == {a["code"]: True for a in areas}
+
+    labels = page.evaluate(LABEL_BOXES)
+    by_area = {label["area"]: label for label in labels if label["area"]}
+    assert sorted(by_area) == sorted(a["code"] for a in areas)
+    for area in areas:
+        label = by_area[area["code"]]
+        assert label["text"], area
+        assert area["name"].startswith(label["text"]), (label, area)
+        assert label["title"] == f"{area['name']} · {area['code']}"
+    assert overlapping(labels) == []
+    inside_map = [b["x"] >= 0 and b["x"] + b["w"] <= 640 and b["y"] >= 0 and b["y"] + b["h"] <= 540
+                  for b in labels]  # fmt: skip
+    assert all(inside_map)
+    assert {"Syria", "Lebanon", "Turkey"} <= {b["text"] for b in labels if not b["area"]}
+    assert page.locator("#map text[data-crowded], #map text[data-outside]").count() == 0
+    # the Damascus and Eastern Ghouta cluster cannot be labelled in place: leader lines
+    assert any(by_area[code]["leader"] for code in ("jobar", "zamalka", "ein_terma", "saqba"))
+    assert page.locator("#map line.leader").count() == sum(b["leader"] for b in labels)
+
+    page.click("#zoom-in")
+    page.wait_for_selector("#map[data-zoom='1.6']")
+    assert "scale(1.6)" in (page.get_attribute("#map-geo", "transform") or "")
+    box = page.locator("#map").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.7)
+    page.mouse.wheel(0, -200)
+    page.wait_for_selector("#map[data-zoom='2']")
+    zoomed = page.evaluate(LABEL_BOXES)
+    shown = [b for b in zoomed if b["w"] > 0]  # not hidden (off the zoomed map, crowded)
+    assert sum(1 for b in shown if b["area"]) >= 5
+    assert overlapping(shown) == []
+    page.click("#zoom-reset")
+    page.wait_for_selector("#map[data-zoom='1']")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator("#map-panel").screenshot(path=str(ARTIFACTS / "dashboard-map.png"))
     assert session.errors == []
 
 
@@ -224,8 +311,70 @@ def test_a_number_drills_down_to_its_reports(store: Store, session: Session) -> 
     assert shown == ["v-isil-1", "v-raqqa-1"]
 
     page.click("#drill tbody tr[data-report=v-isil-1] button")
-    page.wait_for_selector("#report-detail:not([hidden])")
-    assert '"report_id": "v-isil-1"' in page.inner_text("#report-detail")
+    page.wait_for_selector("#report-detail[data-report=v-isil-1]:not([hidden])")
+    history = store.get("/v1/reports/v-isil-1")
+    revisions = page.eval_on_selector_all(
+        "#report-detail ol.timeline li", "lis => lis.map(li => Number(li.dataset.revision))"
+    )
+    assert revisions == [r["revision"] for r in history["revisions"]]
+    fields = page.eval_on_selector_all(
+        "#report-detail table.fields tr[data-field]",
+        "trs => Object.fromEntries(trs.map(tr => [tr.dataset.field, "
+        "[tr.querySelector('td').textContent, tr.querySelector('td').title]]))",
+    )
+    assert set(fields) == set(history["current"])
+    assert fields == {name: [str(value), ""] for name, value in history["current"].items()}
+    assert "verification unverified" in page.inner_text("#report-detail p.classification")
+    assert session.errors == []
+
+
+def test_the_drill_down_opens_beside_the_number_with_names(store: Store, session: Session) -> None:
+    """The side panel opens next to the number clicked (not far down the page), names areas
+    and parties (codes on hover), exports its list as CSV and offers the week's files."""
+    page = session.page
+    open_dashboard(store, page, store.keys["monitor"])
+    button = page.locator(
+        "#weekly tr[data-area=madaya][data-party=gos] td[data-field=violations] button"
+    )
+    button.click()
+    page.wait_for_selector("#drill-panel:not([hidden]) #drill:not([hidden])")
+    number = button.bounding_box()
+    panel = page.locator("#drill-panel").bounding_box()
+    assert number is not None
+    assert panel is not None
+    assert abs(panel["y"] - number["y"]) < 40, (panel, number)  # level with the number
+    assert 0 < panel["x"] - (number["x"] + number["width"]) < 40 or (
+        0 < number["x"] - (panel["x"] + panel["width"]) < 40
+    ), (panel, number)  # beside it
+    cells = page.eval_on_selector_all(
+        "#drill tbody tr[data-report=v-gos-1] td span[title]",
+        "spans => spans.map(s => [s.textContent, s.title])",
+    )
+    areas = {a["code"]: a["name"] for a in store.get("/v1/reference/areas")}
+    parties = {p["code"]: p["name"] for p in store.get("/v1/reference/parties")}
+    assert cells == [[areas["madaya"], "madaya"], [parties["gos"], "gos"]]
+    assert page.inner_text("#drill-note").startswith("1\N{EN DASH}1 of 1 report")
+    assert page.is_disabled("#drill-next")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-drill.png"))
+
+    with page.expect_download() as saved:
+        page.click("#drill-csv")
+    lines = Path(saved.value.path()).read_text().splitlines()
+    assert lines[0].startswith("report_id,kind,revision,org,occurred_at")
+    assert len(lines) == 2
+    assert lines[1].startswith("v-gos-1,")
+    assert f",madaya,{areas['madaya']},gos,{parties['gos']}," in lines[1]
+
+    editions = store.get("/v1/editions", week=seed.WEEK)
+    shown = page.eval_on_selector_all("#files li", "lis => lis.map(li => li.dataset.edition)")
+    assert shown == [""] + [str(e["edition"]) for e in editions]
+    with page.expect_download() as saved:
+        page.click("#files li[data-edition=''] button[data-format=hxl]")
+    assert saved.value.suggested_filename == f"truce-weekly-{seed.WEEK}.hxl.csv"
+    assert Path(saved.value.path()).read_text().splitlines()[1].startswith("#")  # HXL tags
+    page.click("#drill-close")
+    assert page.locator("#drill-panel").is_hidden()
     assert session.errors == []
 
 
@@ -281,7 +430,9 @@ def test_the_page_and_its_assets_need_no_key(store: Store) -> None:
     assert "default-src 'none'" in policy
     assert "connect-src 'self'" in policy
     assert page.headers["referrer-policy"] == "no-referrer"
-    for asset in ("dashboard.js", "dashboard.css", "vendor/chartjs/chart.umd.min.js"):
+    for asset in ("dashboard.js", "dashboard.css", "vendor/chartjs/chart.umd.min.js",
+                  "vendor/topojson-client/topojson-client.min.js",
+                  "vendor/world-atlas/countries-50m.json"):  # fmt: skip
         response = httpx.get(f"{store.settings.query_url}/dashboard/static/{asset}")
         assert response.status_code == 200, asset
     assert "://" not in page.text.replace("http://www.w3.org", "")
@@ -334,6 +485,45 @@ def test_the_task_force_sees_candidates_and_what_ingest_answers_a_link(
         assert shown.startswith(f"refused ({direct.status_code}): "), shown
         assert direct.json()["detail"] in shown
         assert row.locator("button.link").is_enabled()  # it may be tried again
+
+
+def test_the_side_panel_pages_past_a_hundred_reports(store: Store, session: Session) -> None:
+    """105 reports in 2016-W13 (a week no other test here reads): the panel shows them a
+    hundred at a time in the API's order, and its CSV holds all of them."""
+    names = topic_names(store.settings.topic_prefix)
+    start = seed.at("03-28")
+    many = [
+        seed.hit(f"p-{i:03d}", "03-28", "tadmur", "isil", occurred_at=start.replace(minute=0)
+                 + timedelta(minutes=30 * i), received_at=start)
+        for i in range(105)
+    ]  # fmt: skip
+    seed.publish_records(store.settings.bootstrap_servers, names, canonical=many)
+    seed.wait_stored(store.settings.bootstrap_servers, store.settings.topic_prefix)
+    page = session.page
+    open_dashboard(store, page, store.keys["monitor"], week="2016-W13")
+    assert page.get_attribute("body", "data-state") == "ready"
+    filters = {"week": "2016-W13", "kind": "violation", "area": "tadmur"}
+    page.evaluate(
+        "filters => drill(filters, 'test', document.querySelector('#sum-violations'))", filters
+    )
+    page.wait_for_selector("#drill[data-total='105'][data-offset='0']")
+    api = store.get("/v1/reports", **filters, limit=500)["reports"]
+    assert [r["report_id"] for r in api] == [f"p-{i:03d}" for i in range(105)]
+    shown = page.eval_on_selector_all("#drill tbody tr", "rows => rows.map(r => r.dataset.report)")
+    assert shown == [r["report_id"] for r in api[:100]]
+    assert page.inner_text("#drill-note").startswith("1\N{EN DASH}100 of 105")
+    page.click("#drill-next")
+    page.wait_for_selector("#drill[data-offset='100']")
+    shown = page.eval_on_selector_all("#drill tbody tr", "rows => rows.map(r => r.dataset.report)")
+    assert shown == [r["report_id"] for r in api[100:]]
+    assert page.is_disabled("#drill-next")
+    with page.expect_download() as saved:
+        page.click("#drill-csv")
+    lines = Path(saved.value.path()).read_text().splitlines()
+    assert [line.split(",")[0] for line in lines[1:]] == [r["report_id"] for r in api]
+    page.click("#drill-prev")
+    page.wait_for_selector("#drill[data-offset='0']")
+    assert session.errors == []
 
 
 def test_restated_figures_are_marked(store: Store, session: Session) -> None:

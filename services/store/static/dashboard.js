@@ -9,7 +9,7 @@ const TREND_WEEKS = 8;
 const PALETTE = ["#b3261e", "#1f5fa8", "#1e6b3a", "#8a5a00", "#6b3fa0", "#0f7c86", "#a83279",
   "#4d5b69", "#c76b00", "#2e8b57", "#7b2d26", "#36648b"];
 
-const state = { key: "", week: "", area: "", party: "", areas: [], parties: [], charts: {}, session: null };
+const state = { key: "", week: "", area: "", party: "", areas: [], parties: [], charts: {}, session: null, geo: null, mapData: null, view: { k: 1, tx: 0, ty: 0 }, drill: null };
 const $ = (selector) => document.querySelector(selector);
 
 // -- ISO weeks ------------------------------------------------------------------------------
@@ -127,7 +127,7 @@ const pct = (share) => (share === null || share === undefined ? "n/a" : `${(shar
 function drillButton(value, filters, title) {
   const button = el("button", { type: "button", title: "List the reports behind this number" }, fmt(value));
   button.dataset.value = String(value);
-  button.addEventListener("click", () => drill(filters, title));
+  button.addEventListener("click", () => drill(filters, title, button));
   return button;
 }
 
@@ -197,7 +197,7 @@ function renderWeekly(rows) {
       ...EVENT_FIELDS.map((field) => [field, null]),
     ];
     const tr = el("tr", { dataset: { area: row.area, party: row.party } },
-      el("td", {}, areaName(row.area)), el("td", { title: partyName(row.party) }, row.party));
+      el("td", { title: row.area }, areaName(row.area)), el("td", { title: row.party }, partyName(row.party)));
     for (const [field, filters] of numbers) {
       const td = el("td", { className: "n", dataset: { field } });
       td.append(filters ? drillButton(row[field], filters, `${field.replace("_", " ")}: ${where}`) : fmt(row[field]));
@@ -293,56 +293,285 @@ function coverageNote(c) {
   return `, no reports this week (${last})`;
 }
 
+// -- the map --------------------------------------------------------------------------------
+// Syria and its neighbours from Natural Earth (vendored world-atlas TopoJSON, decoded by
+// topojson-client), drawn as SVG in an equirectangular projection true at mid-latitude. The
+// geography is one group under a translate/scale (zoom and pan); the marks and labels are
+// redrawn at screen size on each change, so labels keep their size and are placed anew.
+const MAP = { width: 640, height: 540, west: 33.9, east: 42.5, south: 31.7, north: 37.6 };
+const MAP_KX = Math.cos(((MAP.south + MAP.north) / 2) * Math.PI / 180);
+const MAP_SCALE = Math.min(MAP.width / ((MAP.east - MAP.west) * MAP_KX), MAP.height / (MAP.north - MAP.south));
+const GEO_URL = "/dashboard/static/vendor/world-atlas/countries-50m.json";
+const MAX_ZOOM = 24;
+// [name, lat, lon] of the neighbours' names, placed first; area labels keep clear of them
+const COUNTRY_LABELS = [["Turkey", 37.45, 38.4], ["Iraq", 33.75, 42.0], ["Jordan", 32.2, 37.6],
+  ["Lebanon", 33.55, 35.05], ["Israel", 32.05, 34.85], ["Syria", 34.9, 39.3], ["Mediterranean", 35.3, 34.0]];
+
+const project = (lon, lat) => [(lon - MAP.west) * MAP_KX * MAP_SCALE, (MAP.north - lat) * MAP_SCALE];
+const inView = ([[west, south], [east, north]]) =>
+  east >= MAP.west - 2 && west <= MAP.east + 2 && north >= MAP.south - 2 && south <= MAP.north + 2;
+
+function extentOf(lines) {
+  let [west, south, east, north] = [Infinity, Infinity, -Infinity, -Infinity];
+  for (const line of lines) {
+    for (const [lon, lat] of line) {
+      west = Math.min(west, lon); east = Math.max(east, lon);
+      south = Math.min(south, lat); north = Math.max(north, lat);
+    }
+  }
+  return [[west, south], [east, north]];
+}
+
+// the rings or lines of a GeoJSON geometry
+function linesOf(geometry) {
+  if (!geometry) return [];
+  if (geometry.type === "Polygon" || geometry.type === "MultiLineString") return geometry.coordinates;
+  if (geometry.type === "MultiPolygon") return geometry.coordinates.flat();
+  if (geometry.type === "LineString") return [geometry.coordinates];
+  return [];
+}
+
+function pathData(lines, closed) {
+  return lines.map((line) => line.map(([lon, lat], i) => {
+    const [px, py] = project(lon, lat);
+    return `${i ? "L" : "M"}${px.toFixed(1)},${py.toFixed(1)}`;
+  }).join("") + (closed ? "Z" : "")).join("");
+}
+
+async function loadGeography() {
+  if (state.geo) return state.geo;
+  const response = await fetch(GEO_URL, { cache: "force-cache" });
+  if (!response.ok) throw new Error(`the map's geography (${response.status})`);
+  const topology = await response.json();
+  const countries = window.topojson.feature(topology, topology.objects.countries).features
+    .filter((f) => inView(extentOf(linesOf(f.geometry))));
+  const nearby = (mesh) => linesOf(mesh).filter((line) => inView(extentOf([line])));
+  state.geo = {
+    countries: countries.map((f) => ({ name: f.properties.name, d: pathData(linesOf(f.geometry), true) })),
+    borders: pathData(nearby(window.topojson.mesh(topology, topology.objects.countries, (a, b) => a !== b)), false),
+    coast: pathData(nearby(window.topojson.mesh(topology, topology.objects.countries, (a, b) => a === b)), false),
+  };
+  return state.geo;
+}
+
 function renderMap(rows, report) {
   const map = $("#map");
-  map.replaceChildren(hatchPattern());
+  map.setAttribute("viewBox", `0 0 ${MAP.width} ${MAP.height}`);
+  map.replaceChildren(hatchPattern(), svg("rect", { class: "sea", width: MAP.width, height: MAP.height }));
+  const geo = svg("g", { id: "map-geo" });
+  for (const country of state.geo.countries) {
+    const land = svg("path", { class: `land${country.name === "Syria" ? " syria" : ""}`, d: country.d, "data-country": country.name });
+    geo.append(land);
+  }
+  geo.append(svg("path", { class: "coast", d: state.geo.coast, "vector-effect": "non-scaling-stroke" }));
+  geo.append(svg("path", { class: "border", d: state.geo.borders, "vector-effect": "non-scaling-stroke" }));
+  map.append(geo, svg("g", { id: "map-marks" }));
+  state.mapData = { rows, report };
+  applyView();
+}
+
+// where a point of the projection is on screen at the current zoom and pan
+function onScreen(lon, lat) {
+  const [px, py] = project(lon, lat);
+  return [state.view.tx + state.view.k * px, state.view.ty + state.view.k * py];
+}
+
+function applyView() {
+  const { k, tx, ty } = state.view;
+  $("#map-geo").setAttribute("transform", `translate(${tx.toFixed(2)},${ty.toFixed(2)}) scale(${k})`);
+  $("#map").dataset.zoom = String(k);
+  drawMarks(state.mapData.rows, state.mapData.report);
+}
+
+function drawMarks(rows, report) {
+  const layer = $("#map-marks");
+  layer.replaceChildren();
   const covered = coverageOf(report);
-  const width = 600;
-  const height = 520;
-  const pad = 40;
-  const lats = state.areas.map((a) => a.lat);
-  const lons = state.areas.map((a) => a.lon);
-  const [minLat, maxLat, minLon, maxLon] = [Math.min(...lats), Math.max(...lats), Math.min(...lons), Math.max(...lons)];
-  const kx = Math.cos(((minLat + maxLat) / 2) * Math.PI / 180); // equirectangular, true at mid-latitude
-  const scale = Math.min((width - 2 * pad) / ((maxLon - minLon) * kx || 1), (height - 2 * pad) / ((maxLat - minLat) || 1));
-  const x = (lon) => pad + (lon - minLon) * kx * scale;
-  const y = (lat) => height - pad - (lat - minLat) * scale;
-  for (let lon = Math.ceil(minLon); lon <= maxLon; lon += 1) {
-    map.append(svg("line", { class: "graticule", x1: x(lon), x2: x(lon), y1: 0, y2: height }));
-    const label = svg("text", { class: "graticule-label", x: x(lon) + 2, y: height - 4 });
-    label.textContent = `${lon}°E`;
-    map.append(label);
-  }
-  for (let lat = Math.ceil(minLat); lat <= maxLat; lat += 1) {
-    map.append(svg("line", { class: "graticule", x1: 0, x2: width, y1: y(lat), y2: y(lat) }));
-    const label = svg("text", { class: "graticule-label", x: 2, y: y(lat) - 2 });
-    label.textContent = `${lat}°N`;
-    map.append(label);
-  }
   const perArea = {};
   for (const row of rows) perArea[row.area] = (perArea[row.area] || 0) + row.violations;
-  const ordered = [...state.areas].sort((a, b) => (perArea[b.code] || 0) - (perArea[a.code] || 0));
+  const ordered = [...state.areas].sort((a, b) => (perArea[b.code] || 0) - (perArea[a.code] || 0) || a.name.localeCompare(b.name));
+  const countryLabels = svg("g", { class: "countries" });
+  layer.append(countryLabels);
+  const obstacles = [];
+  for (const [name, lat, lon] of COUNTRY_LABELS) {
+    const [cx, cy] = onScreen(lon, lat);
+    const text = svg("text", { class: `label country-label${name === "Mediterranean" ? " sea-label" : ""}`, x: cx, y: cy });
+    text.textContent = name;
+    countryLabels.append(text);
+    const box = text.getBBox();
+    if (!insideMap(box)) text.remove();
+    else obstacles.push(box);
+  }
+  const items = [];
   for (const area of ordered) {
     const count = perArea[area.code] || 0;
     const r = 4 + 3 * Math.sqrt(count);
     const c = covered[area.code];
     const silent = c !== undefined && !c.monitored;
+    const [cx, cy] = onScreen(area.lon, area.lat);
     const group = svg("g", { "data-area": area.code, "data-violations": String(count), "data-monitored": String(!silent) });
-    if (area.besieged) group.append(svg("circle", { class: "ring", cx: x(area.lon), cy: y(area.lat), r: r + 3 }));
+    if (area.besieged) group.append(svg("circle", { class: "ring", cx, cy, r: r + 3 }));
     const look = silent ? " unmonitored" : count ? "" : " quiet";
-    const dot = svg("circle", { class: `area${look}${state.area === area.code ? " selected" : ""}`, cx: x(area.lon), cy: y(area.lat), r: silent ? r + 2 : r });
+    const dot = svg("circle", { class: `area${look}${state.area === area.code ? " selected" : ""}`, cx, cy, r: silent ? r + 2 : r });
     const title = svg("title");
-    title.textContent = `${area.name} (${area.governorate}): ${silent ? "no reports" : `${count} violations`} in ${state.week}${area.besieged ? ", besieged" : ""}${coverageNote(c)}`;
+    title.textContent = `${area.name} (${area.code}, ${area.governorate}): ${silent ? "no reports" : `${count} violations`} in ${state.week}${area.besieged ? ", besieged" : ""}${coverageNote(c)}`;
     dot.append(title);
-    dot.addEventListener("click", () => setFilter("area", state.area === area.code ? "" : area.code));
+    const pick = () => setFilter("area", state.area === area.code ? "" : area.code);
+    dot.addEventListener("click", pick);
     group.append(dot);
-    if (count || state.area === area.code) {
-      const name = svg("text", { class: "name", x: x(area.lon) + r + 4, y: y(area.lat) + 3 });
-      name.textContent = area.name.replace(/ \(.*\)$/, "");
-      group.append(name);
+    const label = svg("text", { class: "label area-label", "data-area": area.code });
+    label.textContent = area.name.replace(/ \(.*\)$/, "");
+    const hover = svg("title");
+    hover.textContent = `${area.name} · ${area.code}`;
+    label.append(hover);
+    label.addEventListener("click", pick);
+    group.append(label);
+    layer.append(group);
+    const radius = (silent ? r + 2 : r) + (area.besieged ? 3 : 0);
+    items.push({ cx, cy, r: radius, label, group });
+    if (insideMap({ x: cx - radius, y: cy - radius, width: 2 * radius, height: 2 * radius })) {
+      obstacles.push({ x: cx - radius, y: cy - radius, width: 2 * radius, height: 2 * radius });
     }
-    map.append(group);
   }
+  placeLabels(items, obstacles);
+}
+
+const insideMap = (b) => b.x >= 0 && b.y >= 0 && b.x + b.width <= MAP.width && b.y + b.height <= MAP.height;
+const overlaps = (a, b) => a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+
+// Does the segment from (x1, y1) to (x2, y2) cross a box? (sampled: leaders are short)
+function crosses(x1, y1, x2, y2, box) {
+  for (let i = 1; i < 20; i += 1) {
+    const t = i / 20;
+    const x = x1 + (x2 - x1) * t;
+    const y = y1 + (y2 - y1) * t;
+    if (x > box.x && x < box.x + box.width && y > box.y && y < box.y + box.height) return true;
+  }
+  return false;
+}
+
+// Greedy, collision-aware label placement: each label takes the first free position of its
+// candidates, first the eight positions around its dot for all labels, then, for those left
+// (the dense Damascus and Eastern Ghouta cluster), positions further out on a leader line
+// that crosses no label already placed. Boxes are the labels' own getBBox, padded by 1 px.
+function placeLabels(items, obstacles) {
+  const placed = [...obstacles];
+  const taken = [];
+  const measure = (item) => {
+    item.label.setAttribute("x", 0);
+    item.label.setAttribute("y", 0);
+    const box = item.label.getBBox();
+    return { bx: box.x, by: box.y, w: box.width + 2, h: box.height + 2 };
+  };
+  const free = (box) => insideMap(box) && !placed.some((other) => overlaps(other, box));
+  const put = (item, size, box) => {
+    item.label.setAttribute("x", (box.x + 1 - size.bx).toFixed(1));
+    item.label.setAttribute("y", (box.y + 1 - size.by).toFixed(1));
+    placed.push(box);
+    taken.push(box);
+  };
+  const left = [];
+  for (const item of items) {
+    if (!insideMap({ x: item.cx, y: item.cy, width: 0, height: 0 })) {
+      item.label.dataset.outside = "true"; // off the zoomed map
+      continue;
+    }
+    const size = measure(item);
+    const { cx, cy, r } = item;
+    const g = r + 2;
+    const d = g * 0.75;
+    const around = [[cx + g, cy - size.h / 2], [cx - g - size.w, cy - size.h / 2], [cx - size.w / 2, cy - g - size.h],
+      [cx - size.w / 2, cy + g], [cx + d, cy - d - size.h], [cx - d - size.w, cy - d - size.h], [cx + d, cy + d],
+      [cx - d - size.w, cy + d]].map(([x, y]) => ({ x, y, width: size.w, height: size.h }));
+    const spot = around.find(free);
+    if (spot) put(item, size, spot);
+    else left.push([item, size]);
+  }
+  // The rest go out on leader lines: first each on its own side of the crowd's centre, top
+  // to bottom, so that leaders keep the dots' order and seldom cross; if that leaves a label
+  // out, the order of the dots' weight and either side, whichever places more.
+  const middle = left.reduce((sum, [item]) => sum + item.cx, 0) / (left.length || 1);
+  const tidy = [...left].sort((a, b) => a[0].cy - b[0].cy);
+  const plans = [leaderPlan(tidy, placed, taken, (item) => (item.cx < middle ? [-1, 1] : [1, -1]))];
+  if (plans[0].some((p) => !p.found)) plans.push(leaderPlan(left, placed, taken, () => [1, -1]));
+  const plan = plans.reduce((best, p) => (p.filter((x) => x.found).length > best.filter((x) => x.found).length ? p : best));
+  for (const { item, size, found } of plan) {
+    if (!found) { // only when zoomed in far: the name stays on the dot's hover
+      item.label.dataset.crowded = "true";
+      continue;
+    }
+    item.group.insertBefore(svg("line", { class: "leader", x1: item.cx, y1: item.cy, x2: found.ex, y2: found.ey }), item.group.firstChild);
+    item.label.dataset.leader = "true";
+    put(item, size, found.box);
+  }
+}
+
+// Where each label goes on a leader line (nothing drawn yet): the nearest free box, sweeping
+// out from the dot, whose leader crosses no label placed before it.
+function leaderPlan(left, placedBefore, takenBefore, sidesOf) {
+  const placed = [...placedBefore];
+  const taken = [...takenBefore];
+  const free = (box) => insideMap(box) && !placed.some((other) => overlaps(other, box));
+  return left.map(([item, size]) => {
+    const { cx, cy, r } = item;
+    const sides = sidesOf(item);
+    let found = null;
+    for (let reach = r + 18; reach <= 300 && !found; reach += 12) {
+      for (let step = 0; step < 24 && !found; step += 1) {
+        const angle = (step % 2 ? -1 : 1) * Math.ceil(step / 2) * (Math.PI / 12);
+        for (const side of sides) {
+          const ex = cx + side * reach * Math.cos(angle);
+          const ey = cy + reach * Math.sin(angle);
+          const box = { x: side > 0 ? ex + 1 : ex - 1 - size.w, y: ey - size.h / 2, width: size.w, height: size.h };
+          if (free(box) && !taken.some((other) => crosses(cx, cy, ex, ey, other))) {
+            found = { box, ex, ey };
+            placed.push(box);
+            taken.push(box);
+            break;
+          }
+        }
+      }
+    }
+    return { item, size, found };
+  });
+}
+
+// zoom about a point of the map (in its viewBox units), between the whole map and MAX_ZOOM
+function zoomAt(factor, x, y) {
+  const { k, tx, ty } = state.view;
+  const next = Math.round(Math.min(MAX_ZOOM, Math.max(1, k * factor)) * 1000) / 1000;
+  state.view = next === 1 ? { k: 1, tx: 0, ty: 0 } : { k: next, tx: x - ((x - tx) * next) / k, ty: y - ((y - ty) * next) / k };
+  applyView();
+}
+
+function mapPoint(event) {
+  const map = $("#map");
+  const point = new DOMPoint(event.clientX, event.clientY).matrixTransform(map.getScreenCTM().inverse());
+  return [point.x, point.y];
+}
+
+function wireMapControls() {
+  const map = $("#map");
+  $("#zoom-in").addEventListener("click", () => zoomAt(1.6, MAP.width / 2, MAP.height / 2));
+  $("#zoom-out").addEventListener("click", () => zoomAt(1 / 1.6, MAP.width / 2, MAP.height / 2));
+  $("#zoom-reset").addEventListener("click", () => { state.view = { k: 1, tx: 0, ty: 0 }; applyView(); });
+  map.addEventListener("wheel", (event) => {
+    event.preventDefault();
+    zoomAt(event.deltaY < 0 ? 1.25 : 1 / 1.25, ...mapPoint(event));
+  }, { passive: false });
+  let drag = null;
+  map.addEventListener("pointerdown", (event) => {
+    if (event.target.closest("g[data-area]")) return; // a click on an area filters
+    drag = { at: mapPoint(event), tx: state.view.tx, ty: state.view.ty };
+    map.setPointerCapture(event.pointerId);
+  });
+  map.addEventListener("pointermove", (event) => {
+    if (!drag || state.view.k === 1) return;
+    const [x, y] = mapPoint(event);
+    state.view = { ...state.view, tx: drag.tx + x - drag.at[0], ty: drag.ty + y - drag.at[1] };
+    applyView();
+  });
+  map.addEventListener("pointerup", () => { drag = null; });
 }
 
 // -- incident candidates (task force) -------------------------------------------------------
@@ -437,7 +666,7 @@ async function renderTrends() {
   const byArea = {};
   answers.forEach((answer, i) => {
     for (const row of answer.rows) {
-      (byParty[row.party] ||= Array(weeks.length).fill(0))[i] += row.violations;
+      (byParty[partyName(row.party)] ||= Array(weeks.length).fill(0))[i] += row.violations;
       (byArea[areaName(row.area)] ||= Array(weeks.length).fill(0))[i] += row.violations;
     }
   });
@@ -447,43 +676,212 @@ async function renderTrends() {
 }
 
 // -- drill-down -----------------------------------------------------------------------------
-async function drill(filters, title) {
+// The reports behind a number, in a side panel opened next to the number clicked: names
+// with codes on hover, pages of PAGE_SIZE, a CSV of the whole list, and a report's fields
+// and revisions as a timeline.
+const PAGE_SIZE = 100;
+const CSV_FIELDS = ["report_id", "kind", "revision", "org", "occurred_at", "received_at", "week", "area", "area_name",
+  "party", "party_name", "category", "target", "status", "killed", "injured", "beneficiaries", "verification",
+  "exempt", "exempt_reason", "retracted"];
+
+const named = (name, code) => el("span", { title: code }, name);
+const when = (text) => (text ? text.slice(0, 16).replace("T", " ") : "");
+
+function placeBeside(panel, anchor) {
+  panel.hidden = false;
+  const rect = anchor.getBoundingClientRect();
+  const width = Math.min(620, document.documentElement.clientWidth - 24);
+  panel.style.width = `${width}px`;
+  const right = rect.right + 12;
+  const left = right + width <= document.documentElement.clientWidth ? right : Math.max(12, rect.left - width - 12);
+  panel.style.left = `${left + window.scrollX}px`;
+  panel.style.top = `${Math.max(0, rect.top + window.scrollY - 8)}px`;
+}
+
+async function drill(filters, title, anchor) {
+  state.drill = { filters, title, offset: 0 };
   $("#drill-title").textContent = title;
+  if (anchor) placeBeside($("#drill-panel"), anchor);
+  await drillPage(0);
+}
+
+async function drillPage(offset) {
+  const { filters } = state.drill;
   $("#report-detail").hidden = true;
   const table = $("#drill");
   const body = table.querySelector("tbody");
   try {
-    const page = await api("/v1/reports", { ...filters, limit: 200 });
+    const page = await api("/v1/reports", { ...filters, limit: PAGE_SIZE, offset });
+    state.drill.offset = offset;
+    state.drill.total = page.total;
     body.replaceChildren();
     for (const r of page.reports) {
-      const link = el("button", { type: "button", title: "Every revision of this report" }, r.report_id);
+      const link = el("button", { type: "button", className: "report-id", title: `${r.report_id}: its fields and every revision` }, r.report_id);
       link.addEventListener("click", () => showReport(r.report_id));
       body.append(el("tr", { dataset: { report: r.report_id } },
-        el("td", {}, link), el("td", {}, r.occurred_at.slice(0, 16).replace("T", " ")),
-        el("td", {}, areaName(r.area)), el("td", {}, r.party), el("td", {}, r.status),
+        el("td", {}, link), el("td", {}, when(r.occurred_at)),
+        el("td", {}, named(areaName(r.area), r.area)), el("td", {}, named(partyName(r.party), r.party)), el("td", {}, r.status),
         el("td", { className: "n" }, fmt(r.killed)), el("td", {}, r.verification),
-        el("td", {}, r.exempt ? r.exempt_reason : "")));
+        el("td", { title: r.exempt_reason || "" }, r.exempt ? exemptText(r.exempt_reason) : "")));
     }
-    $("#drill-note").textContent = page.total > page.reports.length
-      ? `${page.reports.length} of ${page.total} reports (the first ones by time).`
-      : `${page.total} report${page.total === 1 ? "" : "s"}.`;
+    const last = offset + page.reports.length;
+    $("#drill-note").textContent = page.total
+      ? `${fmt(offset + 1)}–${fmt(last)} of ${fmt(page.total)} report${page.total === 1 ? "" : "s"} (by time of occurrence).`
+      : "No report.";
+    $("#drill-prev").disabled = offset === 0;
+    $("#drill-next").disabled = last >= page.total;
+    $("#drill-csv").disabled = !page.total;
     table.hidden = false;
     table.dataset.total = String(page.total);
+    table.dataset.offset = String(offset);
     showMessage("");
   } catch (error) {
     handle(error);
   }
 }
 
+// "designation:des-tadmur-isil" reads as the party it designates, where it names one
+function exemptText(reason) {
+  const [kind, code] = (reason || "").split(":");
+  if (kind === "designation" && code) {
+    const party = state.parties.find((p) => code.endsWith(`-${p.code}`));
+    return party ? `designated party (${party.name})` : "designated party";
+  }
+  return reason || "exempt";
+}
+
+function csvCell(value) {
+  const text = value === null || value === undefined ? "" : String(value);
+  return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+function download(name, type, text) {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  const link = el("a", { href: url, download: name });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+// the whole list, every page of it, as CSV (names beside the codes)
+async function exportDrill() {
+  const rows = [];
+  try {
+    for (let offset = 0; offset === 0 || offset < state.drill.total; offset += 500) {
+      const page = await api("/v1/reports", { ...state.drill.filters, limit: 500, offset });
+      state.drill.total = page.total;
+      rows.push(...page.reports);
+      if (!page.reports.length) break;
+    }
+  } catch (error) {
+    handle(error);
+    return;
+  }
+  const lines = [CSV_FIELDS.join(",")];
+  for (const r of rows) {
+    const full = { ...r, area_name: areaName(r.area), party_name: partyName(r.party) };
+    lines.push(CSV_FIELDS.map((f) => csvCell(full[f])).join(","));
+  }
+  const csv = `${lines.join("\r\n")}\r\n`;
+  $("#drill").dataset.csvRows = String(rows.length);
+  download(`truce-reports-${state.week}.csv`, "text/csv", csv);
+}
+
+const NAMED_FIELDS = { area: areaName, party: partyName, perpetrator: partyName };
+
+function fieldRows(report) {
+  const body = el("tbody");
+  for (const [name, value] of Object.entries(report || {})) {
+    let shown = value !== null && typeof value === "object" ? JSON.stringify(value) : String(value);
+    let title = "";
+    if (NAMED_FIELDS[name] && typeof value === "string") {
+      title = value;
+      shown = NAMED_FIELDS[name](value);
+    }
+    body.append(el("tr", { dataset: { field: name } }, el("th", {}, name), el("td", title ? { title } : {}, shown)));
+  }
+  return el("table", { className: "fields" }, body);
+}
+
+function changedFields(before, after) {
+  if (!before) return "first filed";
+  const names = new Set([...Object.keys(before), ...Object.keys(after)]);
+  const changed = [...names].filter((n) => JSON.stringify(before[n]) !== JSON.stringify(after[n]));
+  return changed.length ? `changed: ${changed.join(", ")}` : "no change";
+}
+
 async function showReport(reportId) {
   try {
-    const report = await api(`/v1/reports/${encodeURIComponent(reportId)}`);
+    const history = await api(`/v1/reports/${encodeURIComponent(reportId)}`);
     const detail = $("#report-detail");
-    detail.textContent = JSON.stringify(report, null, 2);
+    const c = history.classification;
+    const timeline = el("ol", { className: "timeline" });
+    history.revisions.forEach((rev, i) => {
+      timeline.append(el("li", { dataset: { revision: String(rev.revision) } },
+        el("strong", {}, `revision ${rev.revision}`), ` · ${when(rev.received_at)} UTC · ${rev.org} (${rev.key_name}) · `,
+        changedFields(i ? history.revisions[i - 1].report : null, rev.report)));
+    });
+    const close = el("button", { type: "button", className: "close" }, "back to the list");
+    close.addEventListener("click", () => { detail.hidden = true; $("#drill").hidden = false; });
+    detail.replaceChildren(
+      el("h3", {}, el("span", { className: "report-id" }, history.report_id), ` · filed by ${history.owner}`),
+      el("p", { className: "classification" }, c
+        ? `Counts in ${c.week}: ${c.counts ? "yes" : "no"}; verification ${c.verification}${c.exempt ? `; exempt: ${exemptText(c.exempt_reason)}` : ""}`
+        : "Not classified yet (or retracted)."),
+      el("h4", {}, "Current fields"), fieldRows(history.current),
+      el("h4", {}, `Revisions (${history.revisions.length})`), timeline, close);
+    detail.dataset.report = history.report_id;
     detail.hidden = false;
+    $("#drill").hidden = true;
   } catch (error) {
     handle(error);
   }
+}
+
+// The weekly report's five files and the week's editions: fetched with the key (links could
+// not carry it), then saved.
+const REPORT_FORMATS = [["json", "JSON"], ["md", "Markdown"], ["html", "HTML"], ["csv", "CSV"], ["hxl", "HXL CSV"]];
+const REPORT_EXTENSIONS = { json: "json", md: "md", html: "html", csv: "csv", hxl: "hxl.csv" };
+
+async function saveWeekly(format, edition) {
+  const params = new URLSearchParams({ format });
+  if (edition) params.set("edition", String(edition));
+  try {
+    const response = await fetch(`/v1/weekly-report/${state.week}?${params}`, {
+      headers: { Authorization: `Bearer ${state.key}` }, cache: "no-store",
+    });
+    if (!response.ok) throw new ApiError(response.status, response.statusText);
+    const name = `truce-weekly-${state.week}${edition ? `-edition-${edition}` : ""}.${REPORT_EXTENSIONS[format]}`;
+    download(name, response.headers.get("content-type") || "application/octet-stream", await response.text());
+  } catch (error) {
+    handle(error);
+  }
+}
+
+function fileButtons(edition) {
+  return REPORT_FORMATS.map(([format, label]) => {
+    const button = el("button", { type: "button", className: "file", dataset: { format, edition: String(edition || "") } }, label);
+    button.addEventListener("click", () => saveWeekly(format, edition));
+    return button;
+  });
+}
+
+async function renderFiles() {
+  const editions = await api("/v1/editions", { week: state.week });
+  const list = $("#files");
+  list.replaceChildren(el("li", { dataset: { edition: "" } }, el("span", {}, `${state.week}, as now: `), ...fileButtons(null)));
+  for (const e of editions) {
+    list.append(el("li", { dataset: { edition: String(e.edition) } },
+      el("span", {}, `edition ${e.edition}${e.published_at ? ` (${when(e.published_at)} UTC)` : ""}: `), ...fileButtons(e.edition)));
+  }
+}
+
+function wireDrill() {
+  $("#drill-prev").addEventListener("click", () => drillPage(Math.max(0, state.drill.offset - PAGE_SIZE)));
+  $("#drill-next").addEventListener("click", () => drillPage(state.drill.offset + PAGE_SIZE));
+  $("#drill-csv").addEventListener("click", exportDrill);
+  $("#drill-close").addEventListener("click", () => { $("#drill-panel").hidden = true; });
 }
 
 // -- loading --------------------------------------------------------------------------------
@@ -513,8 +911,10 @@ async function load() {
     renderBesieged(report);
     markRestatements(report);
     renderAlerts(report);
+    await loadGeography();
     renderMap(weekly.rows, report);
     await renderCandidates();
+    await renderFiles();
     await renderTrends();
     showMessage("");
     document.body.dataset.week = state.week;
@@ -555,6 +955,8 @@ async function start() {
   $("#week").addEventListener("change", (event) => { if (event.target.value) setFilter("week", event.target.value); });
   $("#area").addEventListener("change", (event) => setFilter("area", event.target.value));
   $("#party").addEventListener("change", (event) => setFilter("party", event.target.value));
+  wireMapControls();
+  wireDrill();
   $("#forget").addEventListener("click", () => {
     sessionStorage.removeItem(KEY_STORE);
     askForKey();
