@@ -10,17 +10,25 @@ that moves a violation to another area, week and toll, a retraction, an exact du
 a verification and the access request's status change; plus one designation per 5,000
 records, some with an end. Then the canonical reports and the snapshots are written from
 one recomputation (as a correct stream would publish them), so verify does all its work
-and agrees. Each timing is the median of ``--rounds`` runs.
+and agrees. Each timing is the median of ``--rounds`` runs. ``--before REF`` also times
+the verify of services/store/recompute.py as it was at git REF (e.g. ``main``) on the same
+data, alternating rounds with the current one, and prints the ratio.
 
-    .venv/bin/python -m bench.recompute_bench [--revisions 1000000] [--rounds 3]
+    .venv/bin/python -m bench.recompute_bench [--revisions 1000000] [--rounds 3] [--before main]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import os
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from bench.common import median, save
@@ -151,13 +159,34 @@ def timed(rounds: int, call: Callable[[], Any]) -> tuple[list[float], Any]:
     return times, result
 
 
+def recompute_at(ref: str, directory: str) -> ModuleType:
+    """services/store/recompute.py as it was at git ``ref``, imported as its own module."""
+    source = subprocess.run(
+        ["git", "show", f"{ref}:services/store/recompute.py"],
+        check=True, capture_output=True, text=True, cwd=Path(__file__).resolve().parent,
+    ).stdout  # fmt: skip
+    path = Path(directory) / "recompute_before.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("recompute_before", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--revisions", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--name", help="results file bench/results/NAME.json")
+    parser.add_argument("--before", help="also time verify as it was at this git ref")
     args = parser.parse_args()
+    before: dict[str, Any] = {}
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="truce-recompute-") as path:
+        old = recompute_at(args.before, path) if args.before else None
         db = Database(f"chdb://{path}")
         db.migrate()
         try:
@@ -167,11 +196,20 @@ def main() -> None:
                 "(SELECT count() FROM canonical_reports) AS canonical"
             )[0]
             recompute_s, recounted = timed(args.rounds, lambda: rc.recompute(db))
-            verify_s, verdict = timed(args.rounds, lambda: rc.verify(db))
+            verify_s: list[float] = []
+            for _ in range(args.rounds):  # alternating, so both see the same machine load
+                if old is not None:
+                    times, old_verdict = timed(1, lambda: old.verify(db))
+                    before.setdefault("rounds", []).extend(times)
+                times, verdict = timed(1, lambda: rc.verify(db))
+                verify_s.extend(times)
+            if old is not None:
+                before["same_answer"] = old_verdict == verdict
         finally:
             db.close()
     result = {
         "arguments": vars(args),
+        "load_average": {"before": load_before, "after": os.getloadavg()},
         "rows": {
             "raw_reports": counts["raw"],
             "current_counted_reports": counts["canonical"],
@@ -183,6 +221,18 @@ def main() -> None:
             "median": median(verify_s),
             "rounds": verify_s,
         },
+        **(
+            {
+                "verify_before": {
+                    "ref": args.before,
+                    "median": median(before["rounds"]),
+                    **before,
+                    "ratio": median(before["rounds"]) / median(verify_s),
+                }
+            }
+            if before
+            else {}
+        ),
         "verify_ok": verdict["ok"],
         "verify_weeks": len(verdict["weeks"]),
         "misclassified_total": verdict["misclassified_total"],
@@ -194,6 +244,12 @@ def main() -> None:
         f"verify median {result['verify_s']['median']:.2f} s over {args.rounds} rounds; "
         f"verify ok={verdict['ok']} over {len(verdict['weeks'])} weeks -> {path_out}"
     )
+    if before:
+        print(
+            f"verify at {args.before}: median {result['verify_before']['median']:.2f} s, "
+            f"{result['verify_before']['ratio']:.1f}x the current; same answer: "
+            f"{before['same_answer']}"
+        )
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
 """The raw-log recomputation (services/store/recompute.py) on the real ClickHouse engine:
 it equals the independent reference fold over random logs, sees only what was received
-by ``as_of``, and makes `truce verify` catch a classification bug in the stream."""
+by ``as_of``, and makes `truce verify` catch a classification bug in the stream, over many
+weeks in a fixed number of queries (issue 22)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from core.clickhouse import dsn_database, with_database
 from schemas.figures import COMPLIANCE
 from services.store import recompute as rc
 from services.store.database import Database
+from services.store.derived import snapshot_table
 from tests.support.pipeline import run
 from tests.support.raw_log import (
     DESIGNATED,
@@ -224,3 +226,97 @@ def test_verify_catches_a_stream_that_misclassifies(
     assert {k: v for k, v in wrong["streamed"].items() if k != "exempt"} == {
         k: v for k, v in wrong["recounted"].items() if k != "exempt"
     }
+
+
+# -- verify in one pass: no query per week (issue 22) -----------------------------------
+MONDAY = datetime(2016, 1, 4, 10, tzinfo=UTC)  # 2016-W01
+
+
+def _at(week: int) -> str:
+    return (MONDAY + timedelta(weeks=week)).isoformat().replace("+00:00", "Z")
+
+
+def weekly_log(weeks: int) -> list[dict[str, Any]]:
+    """Per week: two partners' violations and an incident listing both, a lone violation
+    and a delivery."""
+    reports: list[tuple[dict[str, Any], str]] = []
+    for w in range(weeks):
+        at = _at(w)
+        violation = {"kind": "violation", "revision": 1, "occurred_at": at, "retracted": False,
+                     "area": "raqqa", "perpetrator": "gos", "target": "civilians",
+                     "category": "shelling", "killed": 1, "injured": 2, "source": "witness",
+                     "confidence": "medium"}  # fmt: skip
+        reports += [
+            ({**violation, "report_id": f"a{w}"}, "sarc"),
+            ({**violation, "report_id": f"b{w}"}, "wfp"),
+            ({**violation, "report_id": f"c{w}", "area": "madaya"}, "sarc"),
+            ({"report_id": f"i{w}", "revision": 1, "kind": "incident", "occurred_at": at,
+              "retracted": False, "area": "raqqa", "members": [f"a{w}", f"b{w}"],
+              "perpetrator": "gos", "target": "civilians", "category": "shelling",
+              "killed": 1, "injured": 2}, "taskforce"),
+            ({"report_id": f"d{w}", "revision": 1, "kind": "delivery", "occurred_at": at,
+              "retracted": False, "area": "madaya", "agency": "WFP", "modality": "convoy",
+              "status": "completed", "beneficiaries": 100 + w}, "wfp"),
+        ]  # fmt: skip
+    return [envelope(report, org, i) for i, (report, org) in enumerate(reports)]
+
+
+def counted_queries(db: Database, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every query the client is asked, from now on."""
+    sent: list[str] = []
+    query = db.client.query
+
+    def counting(sql: str, *args: Any, **kwargs: Any) -> Any:
+        sent.append(sql)
+        return query(sql, *args, **kwargs)
+
+    monkeypatch.setattr(db.client, "query", counting)
+    return sent
+
+
+def test_verify_over_many_weeks_is_a_fixed_number_of_queries_and_finds_one_wrong_week(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    weeks = 60
+    log = weekly_log(weeks)
+    sinks = run(log, DESIGNATED)
+    store(db, [*raw_rows(log), *stream_rows(sinks.events.values(), sinks.metrics.values())])
+    sent = counted_queries(db, monkeypatch)
+    agreed = rc.verify(db)
+    assert len(sent) <= 2  # the figures, then the reports: none per week
+    assert agreed["ok"] is True, agreed["differences"][:3]
+    assert len(agreed["weeks"]) == weeks
+    wrong_week = agreed["weeks"][37]
+
+    # the stream published one wrong figure in one week: a later snapshot version
+    (published,) = db.rows(
+        f"SELECT * FROM {snapshot_table(rc.COMPLIANCE)} FINAL "
+        "WHERE week = {week:String} AND area = 'raqqa' AND party = 'gos'",
+        week=wrong_week,
+    )
+    assert (published["incidents"], published["incidents_corroborated"]) == (1, 1)
+    wrong = {**published, "incidents_corroborated": 0, "version": published["version"] + 1}
+    db.insert(snapshot_table(rc.COMPLIANCE), [list(wrong.values())], list(wrong))
+    sent.clear()
+    result = rc.verify(db)
+    assert len(sent) <= 2
+    assert result["ok"] is False
+    assert len(result["weeks"]) == weeks
+    names = rc.COMPLIANCE.names
+    assert result["differences"] == [
+        {
+            "metric": "weekly",
+            "week": wrong_week,
+            "key": {"area": "raqqa", "party": "gos"},
+            "streamed": {n: int(wrong[n]) for n in names},
+            "recounted": {n: int(published[n]) for n in names},
+        }
+    ]
+    assert (result["misclassified"], result["misclassified_total"]) == ([], 0)
+
+    # one week alone: the same queries with a filter
+    sent.clear()
+    alone = rc.verify(db, wrong_week)
+    assert len(sent) <= 2
+    assert (alone["weeks"], alone["differences"]) == ([wrong_week], result["differences"])
+    assert rc.verify(db, agreed["weeks"][36])["ok"] is True
