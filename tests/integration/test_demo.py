@@ -156,7 +156,7 @@ def test_demo_then_rebuild(demo_settings: Settings, tmp_path: Path) -> None:
         assert report["access"]["cumulative"]["approved"] == want.requests_approved_to_date
         assert report["access"]["cumulative"]["submitted"] == want.requests_to_date
         hxl = (reports / "truce-weekly-2016-W09.hxl.csv").read_text().splitlines()
-        assert hxl[1].startswith("#date")
+        assert hxl[1].startswith("#meta+week,#date+start,#date+end")  # the hashtag row
 
         # W08 and W09 editions were published before the late reports were replayed,
         # and the printed W09 report restates what those changed
