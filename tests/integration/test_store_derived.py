@@ -44,10 +44,11 @@ def _columns(db: Database, table: str) -> dict[str, str]:
 def test_an_added_figure_becomes_a_column_in_the_record_order_and_a_view_column(
     db: Database,
 ) -> None:
+    before = {**COMPLIANCE.zero(), "violations": 1, "killed": 2, "injured": 3}
     db.insert(  # a snapshot written before the figure existed
         "weekly_compliance_snapshots",
-        [[WEEK, "madaya", "gos", 1, 0, 0, 2, 3, 1]],
-        ["week", "area", "party", *COMPLIANCE.names, "version"],
+        [[WEEK, "madaya", "gos", *before.values(), 1]],
+        ["week", "area", "party", *before, "version"],
     )
     derived.apply(db.client, (WIDER, ACCESS))
     derived.apply(db.client, (WIDER, ACCESS))  # idempotent
