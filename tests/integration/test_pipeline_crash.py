@@ -31,7 +31,11 @@ from tests.support.services import running_module, service_env
 
 pytestmark = pytest.mark.integration
 
-COMPLIANCE = ("violations", "violations_verified", "violations_exempt", "killed", "injured")
+COMPLIANCE = (
+    "violations", "violations_verified", "violations_exempt", "killed", "injured",
+    "incidents", "incidents_exempt", "incidents_corroborated", "incident_killed",
+    "incident_injured",
+)  # fmt: skip
 ACCESS = (
     "deliveries_completed", "deliveries_partial", "deliveries_blocked", "deliveries_cancelled",
     "beneficiaries", "requests_submitted", "requests_approved", "requests_denied",
