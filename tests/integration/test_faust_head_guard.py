@@ -20,6 +20,7 @@ from kafka import KafkaAdminClient
 from kafka.structs import TopicPartition
 
 from core.kafka import durable_producer, ensure_topics
+from streams import faust_adapter
 from streams.faust_adapter import GuardedApp
 
 pytestmark = pytest.mark.integration
@@ -51,15 +52,8 @@ async def _until(condition: Callable[[], bool], what: str) -> None:
         await asyncio.sleep(0.05)
 
 
-def test_a_record_dropped_at_the_committed_offset_is_read_again(
-    bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
-) -> None:
-    topic_name = unique_name("head-guard")
-    group = unique_name("head-guard-app")
-    ensure_topics(bootstrap, [topic_name], partitions=1)
-    _produce(bootstrap, topic_name, range(5))
-
-    app = GuardedApp(
+def _guarded_app(bootstrap: str, group: str, tmp_path: Path) -> GuardedApp:
+    return GuardedApp(
         group,
         broker=f"kafka://{bootstrap}",
         datadir=str(tmp_path / "faust"),
@@ -70,6 +64,17 @@ def test_a_record_dropped_at_the_committed_offset_is_read_again(
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=0.2,
     )
+
+
+def test_a_record_dropped_at_the_committed_offset_is_read_again(
+    bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
+) -> None:
+    topic_name = unique_name("head-guard")
+    group = unique_name("head-guard-app")
+    ensure_topics(bootstrap, [topic_name], partitions=1)
+    _produce(bootstrap, topic_name, range(5))
+
+    app = _guarded_app(bootstrap, group, tmp_path)
     topic = app.topic(topic_name, value_serializer="raw", key_serializer="raw")
     handled: list[int] = []
 
@@ -111,3 +116,72 @@ def test_a_record_dropped_at_the_committed_offset_is_read_again(
     assert dropped == [5]
     assert set(handled) == set(range(10))
     assert handled.index(5) > handled.index(9)  # read again after what followed it
+
+
+def test_a_record_never_delivered_makes_the_worker_give_up_after_its_seeks(
+    bootstrap: str,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A hole the guard cannot fill (the record is dropped at every delivery) ends in the
+    worker's exit after ``REREADS`` seeks, never in a commit past it."""
+    topic_name = unique_name("head-guard-hole")
+    group = unique_name("head-guard-hole-app")
+    ensure_topics(bootstrap, [topic_name], partitions=1)
+    _produce(bootstrap, topic_name, range(5))
+    monkeypatch.setattr(faust_adapter, "REREAD_WAIT_S", 0.3)
+    gave_up: list[str] = []
+    seeks: list[int] = []
+    seeks_before_giving_up: list[int] = []
+
+    def give_up(where: str, reason: str) -> None:  # the real one exits the process
+        if not gave_up:
+            seeks_before_giving_up.append(seeks.count(5))
+        gave_up.append(reason)
+
+    monkeypatch.setattr(faust_adapter, "give_up", give_up)
+
+    app = _guarded_app(bootstrap, group, tmp_path)
+    topic = app.topic(topic_name, value_serializer="raw", key_serializer="raw")
+    handled: list[int] = []
+    drops: list[int] = []
+
+    @app.agent(topic)
+    async def collect(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            handled.append(event.message.offset)
+
+    def drop_the_head_always(deliver: Callable[[Any], Awaitable[None]]) -> Any:
+        async def callback(message: Any) -> None:
+            if message.offset == 5:
+                drops.append(message.offset)
+                return
+            await deliver(message)
+
+        return callback
+
+    async def run() -> None:
+        consumer: Any = app.consumer
+        consumer.callback = drop_the_head_always(consumer.callback)
+        seek = consumer.seek
+
+        async def counted_seek(tp: Any, offset: int) -> None:
+            seeks.append(offset)
+            await seek(tp, offset)
+
+        consumer.seek = counted_seek
+        await app.start()
+        try:
+            await _until(lambda: _committed(bootstrap, group, topic_name) == 5, "commit of five")
+            _produce(bootstrap, topic_name, range(5, 10))
+            await _until(lambda: bool(gave_up), "the worker giving up")
+            assert _committed(bootstrap, group, topic_name) == 5  # never committed over
+        finally:
+            await app.stop()
+
+    asyncio.run(run())
+    assert seeks_before_giving_up == [faust_adapter.REREADS]
+    assert drops  # the record was delivered and dropped, never handled
+    assert "record 5 of" in gave_up[0]
+    assert 5 not in handled
